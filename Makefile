@@ -1,0 +1,8 @@
+# Shortcuts for tools/dev (ODOO_SRC and the other variables of tools/dev apply).
+.PHONY: setup demo test
+setup:
+	tools/dev setup
+demo:
+	tools/dev demo
+test:
+	tools/dev test

@@ -1,0 +1,16 @@
+{
+    "name": "POS CashKeeper",
+    "version": "18.0.1.0.0",
+    "category": "Sales/Point of Sale",
+    "summary": "Collect POS cash payments with a CashKeeper smart cash drawer (CKMonitor / CKFast)",
+    "description": """
+Integrates CashKeeper cash recyclers with the Odoo Point of Sale: the Odoo server asks the
+drawer's CKMonitor service (CKFast protocol over TCP, port 16501) to collect the amount, and the
+payment line completes when CKMonitor reports the ticket paid.
+""",
+    "author": "pos_cashkeeper developers",
+    "depends": ["point_of_sale"],
+    "data": [],
+    "installable": True,
+    "license": "LGPL-3",
+}

@@ -1,0 +1,43 @@
+"""CKFast: the text protocol of CashKeeper's CKMonitor service, plus a simulator of it.
+
+Plain Python with no Odoo import, so the addon, the diagnostic CLI and the later on-site agent
+share one implementation. Only relative imports: this package is imported both as
+``odoo.addons.pos_cashkeeper.ckfast`` and as top-level ``ckfast``.
+"""
+
+from .client import CKFastClient, CreateResult
+from .errors import (
+    CKFastError,
+    CKFastFieldError,
+    CKFastProtocolError,
+    CKMonitorTimeout,
+    CKMonitorUnreachable,
+    TicketConflict,
+)
+from .protocol import (
+    AmountFormat,
+    CreateTicket,
+    Reply,
+    ReplyKind,
+    TicketStatus,
+    encode_amount,
+    parse_reply,
+)
+
+__all__ = [
+    "AmountFormat",
+    "CKFastClient",
+    "CKFastError",
+    "CKFastFieldError",
+    "CKFastProtocolError",
+    "CKMonitorTimeout",
+    "CKMonitorUnreachable",
+    "CreateResult",
+    "CreateTicket",
+    "Reply",
+    "ReplyKind",
+    "TicketConflict",
+    "TicketStatus",
+    "encode_amount",
+    "parse_reply",
+]

@@ -1,0 +1,254 @@
+"""CKFast wire format: request encoding and reply parsing.
+
+No public CKFast specification exists. Everything below that goes beyond the lines known from
+CashKeeper's integrators (``C|…`` / ``S|…`` requests and the replies in ``REPLIES``) is a choice
+made here, in this one module, and mirrored by the simulator:
+
+* Line terminator: requests end with CR LF; a reply ends at CR LF, a bare LF, or the peer
+  closing the connection (see ``client.py``).
+* Encoding: every field is printable ASCII (0x20-0x7E) without ``|``, so no encoding question
+  arises and no field can inject a separator or a line break.
+* Ticket id (``NumTiquet``): 1-20 letters or digits (``TICKET_ID_MAX_LEN``). CKMonitor rejects
+  "too long or special characters" ids without saying its limit; ids we generate stay shorter.
+* Amount (``Importe``): the riskiest unknown, a wrong guess charges 100x too much or too little.
+  ``AmountFormat`` names the three candidates; integer minor units (cents) is the default, like
+  CashKeeper's ActiveX API and comparable cash machines. ``encode_amount`` is the only encoder.
+* Replies are matched case-insensitively after trimming surrounding white space, and ``NOK|x``
+  is read like ``NOK x``: tolerant of cosmetic variation, never of a different meaning.
+"""
+
+import enum
+import math
+import string
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .errors import CKFastFieldError, CKFastProtocolError
+
+TERMINATOR = b"\r\n"
+FIELD_SEPARATOR = "|"
+TICKET_ID_MAX_LEN = 20
+TEXT_FIELD_MAX_LEN = 40
+# Refuse anything larger than this many major units: a cash drawer sale above it is a typo
+# (or a 100x format mistake) rather than a purchase.
+AMOUNT_MAX = Decimal("100000")
+
+_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {FIELD_SEPARATOR}
+_TICKET_ID_CHARS = frozenset(string.ascii_letters + string.digits)
+
+
+class AmountFormat(enum.Enum):
+    """How ``Importe`` is written on the wire. Values are the setting's stored keys."""
+
+    CENTS = "cents"  # integer minor units: 12.34 -> "1234"
+    DECIMAL_DOT = "decimal_dot"  # 12.34 -> "12.34"
+    DECIMAL_COMMA = "decimal_comma"  # 12.34 -> "12,34"
+
+    def example(self, decimals=2):
+        """Human explanation for settings screens, e.g. '12.34 is sent as 1234'."""
+        sample = Decimal(1234).scaleb(-decimals)
+        return f"{sample} is sent as {encode_amount(sample, self, decimals)}"
+
+
+def _check_text(field, value, max_len, *, allow_empty=True):
+    if not isinstance(value, str):
+        raise CKFastFieldError(field, f"must be text, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise CKFastFieldError(field, "must not be empty")
+    if len(value) > max_len:
+        raise CKFastFieldError(field, f"is {len(value)} characters long, at most {max_len} allowed")
+    bad = sorted({c for c in value if c not in _PRINTABLE})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        raise CKFastFieldError(
+            field, f"contains {shown}; only printable ASCII without '|' (no line breaks) is allowed"
+        )
+    return value
+
+
+def validate_ticket_id(ticket_id):
+    """Return ``ticket_id`` if it is 1-20 ASCII letters/digits, else raise CKFastFieldError."""
+    field = "NumTiquet"
+    if not isinstance(ticket_id, str):
+        raise CKFastFieldError(field, f"must be text, got {type(ticket_id).__name__}")
+    if not 1 <= len(ticket_id) <= TICKET_ID_MAX_LEN:
+        raise CKFastFieldError(field, f"must be 1 to {TICKET_ID_MAX_LEN} characters, got {len(ticket_id)}")
+    if not set(ticket_id) <= _TICKET_ID_CHARS:
+        raise CKFastFieldError(field, "may only contain ASCII letters and digits")
+    return ticket_id
+
+
+def validate_text_field(field, value, max_len=TEXT_FIELD_MAX_LEN):
+    """Return ``value`` if it is a safe free-text CKFast field (may be empty)."""
+    return _check_text(field, value, max_len)
+
+
+def to_decimal(amount):
+    """Convert an int, float, Decimal or numeric string to a finite Decimal (no bools)."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float | Decimal | str):
+        raise CKFastFieldError("Importe", f"must be a number, got {type(amount).__name__}")
+    if isinstance(amount, float):
+        if not math.isfinite(amount):
+            raise CKFastFieldError("Importe", f"must be a finite number, got {amount}")
+        amount = repr(amount)  # shortest repr: 12.34 stays 12.34, not 12.3399999…
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except InvalidOperation:
+        raise CKFastFieldError("Importe", f"is not a number: {amount!r}") from None
+    if not value.is_finite():
+        raise CKFastFieldError("Importe", f"must be a finite number, got {amount!r}")
+    return value
+
+
+def encode_amount(amount, amount_format=AmountFormat.CENTS, decimals=2):
+    """Write a positive amount in major units (e.g. euros) as ``Importe``.
+
+    ``decimals`` is the currency's precision; an amount with more decimals is refused rather
+    than rounded, because rounding money silently is how drawers and books disagree.
+    """
+    fmt = AmountFormat(amount_format)
+    if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
+        raise CKFastFieldError("Importe", f"currency precision must be 0 to 6 decimals, got {decimals!r}")
+    value = to_decimal(amount)
+    if value <= 0:
+        raise CKFastFieldError("Importe", f"must be positive, got {value}")
+    if value > AMOUNT_MAX:
+        raise CKFastFieldError("Importe", f"{value} is above the {AMOUNT_MAX} limit")
+    quantum = Decimal(1).scaleb(-decimals)
+    if value != value.quantize(quantum):
+        raise CKFastFieldError("Importe", f"{value} has more than {decimals} decimals")
+    if fmt is AmountFormat.CENTS:
+        return str(int(value.scaleb(decimals)))
+    text = f"{value.quantize(quantum):f}"
+    return text.replace(".", ",") if fmt is AmountFormat.DECIMAL_COMMA else text
+
+
+def decode_amount(text, amount_format=AmountFormat.CENTS, decimals=2):
+    """Read ``Importe`` back into a Decimal in major units; raise CKFastFieldError if it does
+    not fit ``amount_format`` exactly (used by the simulator to reject a wrong format)."""
+    fmt = AmountFormat(amount_format)
+    if fmt is AmountFormat.CENTS:
+        ok = text.isascii() and text.isdigit()
+        value = Decimal(text).scaleb(-decimals) if ok else None
+    else:
+        sep = "," if fmt is AmountFormat.DECIMAL_COMMA else "."
+        whole, dot, frac = text.partition(sep)
+        ok = bool(
+            whole.isascii() and whole.isdigit() and dot and frac.isascii() and frac.isdigit()
+            and len(frac) == decimals
+        ) or (decimals == 0 and text.isascii() and text.isdigit())
+        value = Decimal(f"{whole}.{frac}" if dot else whole) if ok else None
+    if value is None or value <= 0:
+        raise CKFastFieldError("Importe", f"{text!r} is not a positive amount in {fmt.value} format")
+    return value
+
+
+def encode_command(code, *fields):
+    """Join a command code and its already validated fields into one request line."""
+    line = FIELD_SEPARATOR.join((code, *fields))
+    # Defence in depth: validators above must make this impossible.
+    if any(c not in _PRINTABLE and c != FIELD_SEPARATOR for c in line):
+        raise CKFastFieldError(code, "request would contain a non-printable character")
+    return line.encode("ascii") + TERMINATOR
+
+
+@dataclass(frozen=True)
+class CreateTicket:
+    """``C|NumTiquet|Importe|ID2|IDCaja|Terminal|Vendedor|FormaPago``: queue a ticket."""
+
+    ticket_id: str
+    amount: object  # major units (Decimal, int, float or numeric str)
+    amount_format: AmountFormat = AmountFormat.CENTS
+    decimals: int = 2
+    id2: str = ""
+    id_caja: str = ""
+    terminal: str = ""
+    vendedor: str = ""
+    forma_pago: str = "efectivo"
+
+    def encode(self):
+        return encode_command(
+            "C",
+            validate_ticket_id(self.ticket_id),
+            encode_amount(self.amount, self.amount_format, self.decimals),
+            validate_text_field("ID2", self.id2),
+            validate_text_field("IDCaja", self.id_caja),
+            validate_text_field("Terminal", self.terminal),
+            validate_text_field("Vendedor", self.vendedor),
+            _check_text("FormaPago", self.forma_pago, TEXT_FIELD_MAX_LEN, allow_empty=False),
+        )
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """``S|NumTiquet``: ask for a ticket's state."""
+
+    ticket_id: str
+
+    def encode(self):
+        return encode_command("S", validate_ticket_id(self.ticket_id))
+
+
+class ReplyKind(enum.Enum):
+    ADDED = "added"  # C: ticket queued
+    INVALID_ID = "invalid_id"  # C: id too long or special characters
+    ALREADY_EXISTS = "already_exists"  # C: id already used
+    PAID = "paid"  # S: collected; the ONLY reply that makes a payment done
+    PENDING = "pending"  # S: waiting for cash
+    CANCELLED = "cancelled"  # S: cancelled at the drawer
+    NOT_FOUND = "not_found"  # S: no such ticket
+
+
+# The replies as known, in their canonical spelling.
+REPLIES = {
+    "OK|Added": ReplyKind.ADDED,
+    "NOK Invalid ID": ReplyKind.INVALID_ID,
+    "NOK Already exists": ReplyKind.ALREADY_EXISTS,
+    "OK|OK": ReplyKind.PAID,
+    "OK|Pending": ReplyKind.PENDING,
+    "OK|Cancel": ReplyKind.CANCELLED,
+    "NOK Not found": ReplyKind.NOT_FOUND,
+}
+_REPLY_LOOKUP = {text.upper(): kind for text, kind in REPLIES.items()}
+
+# Which replies are an answer to which command; anything else is a protocol error.
+EXPECTED_REPLIES = {
+    CreateTicket: frozenset({ReplyKind.ADDED, ReplyKind.INVALID_ID, ReplyKind.ALREADY_EXISTS}),
+    TicketStatus: frozenset(
+        {ReplyKind.PAID, ReplyKind.PENDING, ReplyKind.CANCELLED, ReplyKind.NOT_FOUND}
+    ),
+}
+
+MAX_REPLY_BYTES = 512
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: ReplyKind
+    raw: bytes
+
+
+def parse_reply(raw):
+    """Turn one reply line into a ``Reply``; raise ``CKFastProtocolError`` for anything else.
+
+    Never raises any other exception, whatever the bytes.
+    """
+    raw = bytes(raw)
+    if not raw.strip():
+        raise CKFastProtocolError(raw, "empty reply")
+    if len(raw) > MAX_REPLY_BYTES:
+        raise CKFastProtocolError(raw[:MAX_REPLY_BYTES], f"reply longer than {MAX_REPLY_BYTES} bytes")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise CKFastProtocolError(raw, "reply is not ASCII text") from None
+    text = text.strip()
+    if any(c not in _PRINTABLE and c != FIELD_SEPARATOR for c in text):
+        raise CKFastProtocolError(raw, "reply holds control characters or several lines")
+    key = text.upper()
+    if key.startswith("NOK|"):
+        key = "NOK " + key[4:]
+    kind = _REPLY_LOOKUP.get(key)
+    if kind is None:
+        raise CKFastProtocolError(raw)
+    return Reply(kind, raw)

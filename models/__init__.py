@@ -1,0 +1,1 @@
+# Odoo models of pos_cashkeeper (payment method settings, drawer ticket ledger) live here.

@@ -1,0 +1,1 @@
+from . import test_ckfast_in_odoo

@@ -1,0 +1,127 @@
+"""Start the pos_cashkeeper demo: the CKMonitor simulator and Odoo 18 with the addon.
+
+Started by ``tools/dev demo`` (environment prepared there). Creates the demo database on first
+run (Odoo demo data + point_of_sale + pos_cashkeeper), updates the addon on later runs, then
+runs both processes until Ctrl-C.
+
+Options: --db NAME (default cashkeeper_demo), --http-port (8069), --sim-port (16501),
+--pay-after SECONDS|never (3), --reset (drop and recreate the database).
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = os.environ.get("CK_PY", sys.executable)
+ODOO_SRC = Path(os.environ["CK_ODOO_SRC"])
+ADDONS_DIR = Path(os.environ["CK_ADDONS_DIR"])
+CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
+
+
+def odoo(db, *args, command=()):
+    return [
+        PY, str(ODOO_SRC / "odoo-bin"), *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
+        f"--data-dir={CK_HOME / 'demo-data'}", "-d", db, f"--db-filter=^{db}$",
+        *(f"{opt}={os.environ[env]}" for env, opt in
+          (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")) if os.environ.get(env)),
+        *args,
+    ]
+
+
+def db_exists(db):
+    out = subprocess.run(["psql", "-d", "postgres", "-Atc", f"select 1 from pg_database where datname = '{db}'"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() == "1"
+
+
+def prepare_database(db, reset, log):
+    if reset and db_exists(db):
+        print(f"dropping database {db}")
+        subprocess.run(["dropdb", db], check=True)
+    action = ["-u", "pos_cashkeeper"] if db_exists(db) else ["-i", "pos_cashkeeper"]
+    what = "updating pos_cashkeeper in" if action[0] == "-u" else "creating (about a minute)"
+    print(f"{what} demo database {db}; log: {log}", flush=True)
+    with open(log, "w") as out:
+        proc = subprocess.run(odoo(db, *action, "--stop-after-init", "--no-http"), stdout=out,
+                              stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"Odoo could not prepare database {db} (exit {proc.returncode}); see {log}")
+
+
+def wait_http(url, proc, seconds=90):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="cashkeeper_demo")
+    parser.add_argument("--http-port", type=int, default=8069)
+    parser.add_argument("--sim-port", type=int, default=16501)
+    parser.add_argument("--pay-after", default="3")
+    parser.add_argument("--reset", action="store_true")
+    args = parser.parse_args()
+    logs = CK_HOME / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    prepare_database(args.db, args.reset, logs / "demo-install.log")
+    sim = subprocess.Popen([PY, "-m", "ckfast.simulator", "--port", str(args.sim_port), "--pay-after", args.pay_after],
+                           cwd=REPO)
+    time.sleep(0.5)
+    if sim.poll() is not None:
+        sys.exit(f"The CKMonitor simulator could not start on port {args.sim_port} "
+                 f"(already in use? try --sim-port)")
+    server_log = logs / "demo-odoo.log"
+    server = subprocess.Popen(odoo(args.db, f"--http-port={args.http_port}", f"--logfile={server_log}"))
+    base = f"http://127.0.0.1:{args.http_port}"
+
+    def stop(*_):
+        for proc in (server, sim):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in (server, sim):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if not wait_http(f"{base}/web/login", server):
+        print(f"Odoo did not come up; see {server_log}")
+        stop()
+    print(f"""
+==========================================================================================
+ pos_cashkeeper demo is running
+   Odoo:        {base}/odoo/point-of-sale   (login: admin / password: admin)
+   Database:    {args.db}      Odoo log: {server_log}
+   Simulator:   CKMonitor on 127.0.0.1:{args.sim_port}, tickets pay themselves after {args.pay_after} s
+   Drive it:    ckfast --port {args.sim_port} sim tickets | sim pay ID | sim cancel ID | sim fault refuse
+                (ckfast is in {Path(PY).parent}; or: python -m ckfast …)
+   Try it:      ckfast --port {args.sim_port} create DEMO1 12.34 && ckfast --port {args.sim_port} wait DEMO1
+ Ctrl-C stops Odoo and the simulator.
+==========================================================================================
+""", flush=True)
+    while server.poll() is None and sim.poll() is None:
+        time.sleep(0.5)
+    print("Odoo or the simulator stopped; shutting down the other.")
+    stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Run every pos_cashkeeper check and print one closing ``N passed, N failed`` line.
+
+Started by ``tools/dev test`` (which sets up the environment and exports CK_ODOO_SRC,
+CK_ADDONS_DIR, CK_PY). Suites, in order:
+
+1. ruff        lint of the whole repo
+2. ckfast      protocol, client, simulator and CLI tests (pytest + hypothesis, no Odoo)
+3. odoo        a throwaway database: install pos_cashkeeper (its log must hold no warning or
+               error of ours), ``--test-tags /pos_cashkeeper``, and a skipped test (a tour
+               without Chromium, say) counts as a FAILURE, so a green run means it really ran
+4. pytest-odoo the addon's non-browser tests once more through pytest-odoo, on that database
+5. uninstall   the addon uninstalls cleanly from that database
+
+Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
+Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = os.environ.get("CK_PY", sys.executable)
+ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
+ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
+CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
+MODULE = "pos_cashkeeper"
+SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "uninstall"]
+
+# Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
+LOG_LINE = re.compile(r"^\S+ \S+ \d+ (?P<level>[A-Z]+) \S+ (?P<logger>[\w.]+): (?P<msg>.*)$")
+SUMMARY = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database")
+
+
+class Results:
+    def __init__(self):
+        self.rows = []  # (suite, passed, failed, note)
+
+    def add(self, suite, passed, failed, note=""):
+        self.rows.append((suite, passed, failed, note))
+        status = "ok" if failed == 0 else "FAILED"
+        print(f"== {suite}: {passed} passed, {failed} failed {status}{' - ' + note if note else ''}", flush=True)
+
+    def close(self):
+        passed = sum(r[1] for r in self.rows)
+        failed = sum(r[2] for r in self.rows)
+        print("\n" + "\n".join(f"  {s:<12} {p:>4} passed {f:>3} failed  {n}" for s, p, f, n in self.rows))
+        print(f"{passed} passed, {failed} failed")
+        return 0 if failed == 0 and passed > 0 else 1
+
+
+def run(cmd, log_path=None, **kw):
+    print("$ " + " ".join(str(c) for c in cmd), flush=True)
+    if log_path is None:
+        return subprocess.run(cmd, check=False, **kw)
+    with open(log_path, "w") as log:
+        return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False, **kw)
+
+
+def odoo_cmd(db, data_dir, *args, command=()):
+    pg = []
+    for env, opt in (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")):
+        if os.environ.get(env):
+            pg.append(f"{opt}={os.environ[env]}")
+    return [
+        PY, ODOO_SRC / "odoo-bin", *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
+        f"--data-dir={data_dir}", "-d", db, *pg, "--http-interface=127.0.0.1",
+        "--max-cron-threads=0", *args,
+    ]
+
+
+def suite_ruff(results):
+    proc = run([PY, "-m", "ruff", "check", str(REPO)])
+    results.add("ruff", int(proc.returncode == 0), int(proc.returncode != 0), "lint")
+
+
+def suite_ckfast(results, tmp):
+    xml = tmp / "ckfast.xml"
+    run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", str(REPO / "ckfast" / "tests")],
+        cwd=REPO)
+    counts = _junit_counts(xml)
+    results.add("ckfast", counts["passed"], counts["failed"] + counts["skipped"],
+                f"{counts['skipped']} skipped" if counts["skipped"] else "")
+
+
+def _junit_counts(xml):
+    if not xml.exists():
+        return {"passed": 0, "failed": 1, "skipped": 0}
+    suite = ET.parse(xml).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    total, fail, err, skip = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+    return {"passed": total - fail - err - skip, "failed": fail + err, "skipped": skip}
+
+
+def parse_odoo_log(path):
+    """Return (summary tuple or None, skipped lines, our warnings/errors, failure lines)."""
+    summary, skipped, ours, failures = None, [], [], []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if m := SUMMARY.search(line):
+            summary = tuple(int(x) for x in m.groups())
+        m = LOG_LINE.match(line)
+        if not m:
+            continue
+        level, logger, msg = m["level"], m["logger"], m["msg"]
+        if msg.startswith("skipped ") and " : " in msg:
+            skipped.append(line)
+        if level in ("WARNING", "ERROR", "CRITICAL"):
+            if MODULE in logger or MODULE in msg:
+                ours.append(line)
+            if level != "WARNING" and ("FAIL" in msg or "ERROR" in msg or logger.startswith("odoo.addons")):
+                failures.append(line)
+    return summary, skipped, ours, failures
+
+
+def suite_odoo(results, db, data_dir, logs):
+    log = logs / "odoo-install-and-test.log"
+    started = time.monotonic()
+    proc = run(odoo_cmd(db, data_dir, "-i", MODULE, "--test-tags", f"/{MODULE}", "--stop-after-init",
+                        "--log-level=info"), log)
+    summary, skipped, ours, failures = parse_odoo_log(log)
+    elapsed = f"{time.monotonic() - started:.0f} s, log {log}"
+    for line in (ours + skipped + failures)[:40]:
+        print("   " + line)
+    if summary is None:
+        results.add("odoo", 0, 1, f"no test summary in the log (exit {proc.returncode}); {elapsed}")
+        return False
+    failed, errors, total = summary
+    bad = failed + errors + len(skipped)
+    results.add("odoo", total - failed - errors - len(skipped), bad,
+                f"{len(skipped)} skipped (a skipped test is a failure); {elapsed}" if skipped else elapsed)
+    install_ok = not ours and proc.returncode == 0
+    results.add("install", int(install_ok), int(not install_ok),
+                "clean" if install_ok else f"{len(ours)} warning/error line(s) of ours, exit {proc.returncode}")
+    if total == 0:
+        results.add("odoo-count", 0, 1, "Odoo ran no test of pos_cashkeeper")
+    return True
+
+
+def suite_pytest_odoo(results, db, data_dir, tmp):
+    """pytest-odoo reads the Odoo config file; write one matching the odoo-bin run."""
+    conf = tmp / "odoo.conf"
+    lines = ["[options]", f"addons_path = {ODOO_SRC / 'addons'},{ADDONS_DIR}", f"data_dir = {data_dir}"]
+    for env, key in (("PGHOST", "db_host"), ("PGPORT", "db_port"), ("PGUSER", "db_user")):
+        if os.environ.get(env):
+            lines.append(f"{key} = {os.environ[env]}")
+    conf.write_text("\n".join(lines) + "\n")
+    xml = tmp / "pytest-odoo.xml"
+    # The path must go through the addons folder so the tests import as odoo.addons.pos_cashkeeper.
+    run([PY, "-m", "pytest", "-q", "-p", "odoo", "-p", "no:cacheprovider", f"--odoo-database={db}",
+         f"--odoo-config={conf}", f"--junitxml={xml}", str(ADDONS_DIR / MODULE / "tests")],
+        cwd=tmp)
+    counts = _junit_counts(xml)
+    results.add("pytest-odoo", counts["passed"], counts["failed"] + counts["skipped"])
+
+
+UNINSTALL = f"""
+module = env['ir.module.module'].search([('name', '=', '{MODULE}')])
+module.button_immediate_uninstall()
+env.invalidate_all()
+print('UNINSTALL-STATE', module.state)
+"""
+
+
+def suite_uninstall(results, db, data_dir, logs):
+    log = logs / "odoo-uninstall.log"
+    proc = run(odoo_cmd(db, data_dir, "--no-http", "--log-level=warn", command=["shell"]), log,
+               input=UNINSTALL, text=True)
+    text = Path(log).read_text(errors="replace")
+    _, _, ours, failures = parse_odoo_log(log)
+    ok = proc.returncode == 0 and "UNINSTALL-STATE uninstalled" in text and not ours and not failures
+    for line in (ours + failures)[:20]:
+        print("   " + line)
+    results.add("uninstall", int(ok), int(not ok), "clean" if ok else f"see {log}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="comma-separated suites: " + ",".join(SUITES))
+    parser.add_argument("--keep-db", action="store_true", help="keep the throwaway database")
+    args = parser.parse_args()
+    wanted = set(args.only.split(",")) if args.only else set(SUITES)
+    unknown = wanted - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
+
+    results = Results()
+    tmp = Path(tempfile.mkdtemp(prefix="ck-tests-"))
+    logs = CK_HOME / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    db = f"ck_test_{os.getpid()}_{int(time.time())}"
+    data_dir = tmp / "data"
+    try:
+        if "ruff" in wanted:
+            suite_ruff(results)
+        if "ckfast" in wanted:
+            suite_ckfast(results, tmp)
+        if wanted & {"odoo", "pytest-odoo", "uninstall"} and suite_odoo(results, db, data_dir, logs):
+                if "pytest-odoo" in wanted:
+                    suite_pytest_odoo(results, db, data_dir, tmp)
+                if "uninstall" in wanted:
+                    suite_uninstall(results, db, data_dir, logs)
+    finally:
+        if not args.keep_db:
+            subprocess.run(["dropdb", "--if-exists", db], check=False, capture_output=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept database {db} (data dir {data_dir})")
+    return results.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
