@@ -9,8 +9,18 @@ drawer's CKMonitor service (CKFast protocol over TCP, port 16501) to collect the
 payment line completes when CKMonitor reports the ticket paid.
 """,
     "author": "pos_cashkeeper developers",
-    "depends": ["point_of_sale"],
-    "data": [],
+    "depends": ["point_of_sale", "mail"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/pos_cashkeeper_security.xml",
+        "data/pos_cashkeeper_data.xml",
+        "views/pos_payment_method_views.xml",
+        "views/pos_cashkeeper_ticket_views.xml",
+    ],
+    "assets": {
+        "point_of_sale._assets_pos": ["pos_cashkeeper/static/src/**/*"],
+        "web.assets_tests": ["pos_cashkeeper/static/tests/tours/**/*"],
+    },
     "installable": True,
     "license": "LGPL-3",
 }

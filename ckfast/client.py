@@ -83,13 +83,17 @@ class CKFastClient:
 
         ``sent_before``: a ``C`` for this id may already have reached CKMonitor (an earlier
         call timed out, the server restarted…): ``NOK Already exists`` then means queued.
+        It may be a callable, asked only when that reply arrives: a ledger re-reads its
+        attempt counter then, which also covers a concurrent attempt made meanwhile.
         Raises ``TicketConflict`` when CKMonitor refuses the id for any other reason.
         """
         line = CreateTicket(ticket_id, amount, **fields).encode()  # validates before sending
         reply, attempts = self._send(line, CreateTicket)
         if reply.kind is ReplyKind.ADDED:
             return CreateResult(ticket_id, reply, attempts, already_existed=False)
-        if reply.kind is ReplyKind.ALREADY_EXISTS and (sent_before or attempts > 1):
+        if reply.kind is ReplyKind.ALREADY_EXISTS and (
+            attempts > 1 or (sent_before() if callable(sent_before) else sent_before)
+        ):
             return CreateResult(ticket_id, reply, attempts, already_existed=True)
         raise TicketConflict(ticket_id, reply)
 

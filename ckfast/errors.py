@@ -22,6 +22,11 @@ class CKFastProtocolError(CKFastError):
         self.reason = reason
         super().__init__(f"CKMonitor answered something we do not understand ({reason}): {self.raw!r}")
 
+    @property
+    def printable(self):
+        """The raw reply as safe one-line text (control and non-ASCII bytes shown as '?')."""
+        return "".join(chr(b) if 0x20 <= b < 0x7F else "?" for b in self.raw.rstrip(b"\r\n"))[:100]
+
 
 class CKMonitorUnreachable(CKFastError):
     """No connection could be made or kept (refused, reset, closed without a reply)."""

@@ -5,11 +5,16 @@ Control:  a line protocol on --control-port (default: CKFast port + 1, loopback 
           ``ckfast sim COMMAND`` or any TCP client (``nc 127.0.0.1 16502``)::
 
     pay ID | cancel ID | hold ID      settle a ticket at the "drawer", or keep it pending forever
+    pay-all | cancel-all              settle every pending ticket
     pay-after SECONDS|never           how long new tickets wait before paying themselves
+    cancel-after SECONDS|never        ... or before cancelling themselves (wins over pay-after)
     fault MODE [COUNT] [SECONDS]      inject a fault on the next COUNT connections (default: all)
     clear                             remove injected faults and start listening again
     forget                            drop every ticket (CKMonitor restarted and lost its queue)
     tickets | log [N] | help
+
+The control port also answers HTTP, so a browser (a POS tour) or curl can drive it:
+``GET /?cmd=pay-all`` runs one command and returns its answer as text (CORS open; loopback only).
 
 Fault modes. ``refuse`` and ``reset`` act before the request is read; the others act after
 the request was processed (the ticket IS created), which is the dangerous case for a client:
@@ -35,6 +40,7 @@ import socketserver
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -67,8 +73,9 @@ class Ticket:
     amount: Decimal
     fields: tuple
     created: float
-    pay_at: float | None  # monotonic time it pays itself; None = never
+    pay_at: float | None  # monotonic time it settles itself; None = never
     state: TicketState = TicketState.PENDING
+    settles_as: TicketState = TicketState.PAID
 
 
 @dataclass
@@ -101,6 +108,7 @@ class Simulator:
         *,
         control_port=None,
         pay_after=3.0,
+        cancel_after=None,
         amount_format=AmountFormat.CENTS,
         decimals=2,
         ticket_id_max_len=TICKET_ID_MAX_LEN,
@@ -110,6 +118,7 @@ class Simulator:
         self.port = port
         self.control_port = control_port
         self.pay_after = pay_after
+        self.cancel_after = cancel_after
         self.amount_format = AmountFormat(amount_format)
         self.decimals = decimals
         self.ticket_id_max_len = ticket_id_max_len
@@ -172,6 +181,14 @@ class Simulator:
 
     def cancel(self, ticket_id):
         self._settle(ticket_id, TicketState.CANCELLED)
+
+    def settle_all(self, state):
+        """Settle every pending ticket as ``state``; return their ids."""
+        with self._lock:
+            pending = [t for t in self.tickets().values() if t.state is TicketState.PENDING]
+            for ticket in pending:
+                ticket.state = TicketState(state)
+            return [t.ticket_id for t in pending]
 
     def hold(self, ticket_id):
         """Keep a ticket pending forever (the customer never pays)."""
@@ -302,8 +319,12 @@ class Simulator:
         except CKFastFieldError:
             return b"NOK Invalid amount\r\n"
         now = time.monotonic()
-        pay_at = None if self.pay_after is None else now + self.pay_after
-        self._tickets[ticket_id] = Ticket(ticket_id, amount, fields, now, pay_at)
+        if self.cancel_after is not None:
+            settle_at, settles_as = now + self.cancel_after, TicketState.CANCELLED
+        else:
+            settle_at = None if self.pay_after is None else now + self.pay_after
+            settles_as = TicketState.PAID
+        self._tickets[ticket_id] = Ticket(ticket_id, amount, fields, now, settle_at, settles_as=settles_as)
         return b"OK|Added\r\n"
 
     def _status(self, ticket_id):
@@ -321,7 +342,7 @@ class Simulator:
     def _resolve(ticket):
         due = ticket.pay_at is not None and time.monotonic() >= ticket.pay_at
         if ticket.state is TicketState.PENDING and due:
-            ticket.state = TicketState.PAID
+            ticket.state = ticket.settles_as
 
     # -- control port -----------------------------------------------------------------------
     def control(self, command):
@@ -334,9 +355,14 @@ class Simulator:
             if verb in ("pay", "cancel", "hold") and len(args) == 1:
                 getattr(self, verb)(args[0])
                 return f"ok {verb} {args[0]}"
-            if verb == "pay-after" and len(args) == 1:
-                self.pay_after = None if args[0] == "never" else float(args[0])
-                return f"ok pay-after {args[0]}"
+            if verb in ("pay-all", "cancel-all") and not args:
+                state = TicketState.PAID if verb == "pay-all" else TicketState.CANCELLED
+                settled = self.settle_all(state)
+                return f"ok {state.value}: {' '.join(settled) or '(no pending ticket)'}"
+            if verb in ("pay-after", "cancel-after") and len(args) == 1:
+                value = None if args[0] == "never" else float(args[0])
+                setattr(self, verb.replace("-", "_"), value)
+                return f"ok {verb} {args[0]}"
             if verb == "fault" and 1 <= len(args) <= 3:
                 count = int(args[1]) if len(args) > 1 and args[1] != "all" else None
                 seconds = float(args[2]) if len(args) > 2 else 10.0
@@ -364,8 +390,24 @@ class Simulator:
 class _ControlHandler(socketserver.StreamRequestHandler):
     def handle(self):
         for raw in self.rfile:
-            answer = self.server.simulator.control(raw.decode("utf-8", "replace"))
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(("GET ", "POST ", "OPTIONS ")):
+                self._http(line)
+                return
+            answer = self.server.simulator.control(line)
             self.wfile.write(answer.encode() + b"\n.\n")  # "." line ends an answer
+
+    def _http(self, request_line):
+        while self.rfile.readline().strip():  # skip headers
+            pass
+        query = urllib.parse.urlsplit(request_line.split()[1]).query
+        command = urllib.parse.parse_qs(query).get("cmd", ["help"])[0]
+        body = self.server.simulator.control(command).encode() + b"\n"
+        status = b"400 Bad Request" if body.startswith(b"error") else b"200 OK"
+        self.wfile.write(
+            b"HTTP/1.0 " + status + b"\r\nContent-Type: text/plain\r\nAccess-Control-Allow-Origin: *\r\n"
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
 
 
 def _log_row(request):
@@ -415,6 +457,9 @@ def main(argv=None):
         "--pay-after", default="3", help="seconds before a new ticket pays itself, or 'never' (default 3)"
     )
     parser.add_argument(
+        "--cancel-after", default="never", help="seconds before a new ticket cancels itself (default never)"
+    )
+    parser.add_argument(
         "--amount-format",
         default=AmountFormat.CENTS.value,
         choices=[f.value for f in AmountFormat],
@@ -424,6 +469,7 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="do not print each request")
     args = parser.parse_args(argv)
     pay_after = None if args.pay_after == "never" else float(args.pay_after)
+    cancel_after = None if args.cancel_after == "never" else float(args.cancel_after)
     control_port = args.port + 1 if args.control_port is None else args.control_port
 
     def log(message):
@@ -434,6 +480,7 @@ def main(argv=None):
         args.port,
         control_port=control_port,
         pay_after=pay_after,
+        cancel_after=cancel_after,
         amount_format=args.amount_format,
         decimals=args.decimals,
         log=None if args.quiet else log,

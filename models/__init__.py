@@ -1,1 +1,1 @@
-# Odoo models of pos_cashkeeper (payment method settings, drawer ticket ledger) live here.
+from . import pos_cashkeeper_ticket, pos_payment_method

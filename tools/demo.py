@@ -5,7 +5,7 @@ run (Odoo demo data + point_of_sale + pos_cashkeeper), updates the addon on late
 runs both processes until Ctrl-C.
 
 Options: --db NAME (default cashkeeper_demo), --http-port (8069), --sim-port (16501),
---pay-after SECONDS|never (3), --reset (drop and recreate the database).
+--pay-after SECONDS|never (5), --reset (drop and recreate the database).
 """
 
 import argparse
@@ -54,6 +54,44 @@ def prepare_database(db, reset, log):
         sys.exit(f"Odoo could not prepare database {db} (exit {proc.returncode}); see {log}")
 
 
+# Run in `odoo-bin shell`: a CashKeeper payment method on the demo POS, pointed at the simulator.
+CONFIGURE = """
+port = {port}
+company = env.ref("base.main_company")
+journal = env["account.journal"].search([("code", "=", "CKP"), ("company_id", "=", company.id)], limit=1)
+if not journal:
+    journal = env["account.journal"].create({{"name": "CashKeeper", "type": "bank", "code": "CKP",
+                                              "company_id": company.id}})
+method = env["pos.payment.method"].search([("use_payment_terminal", "=", "cashkeeper")], limit=1)
+config = env["pos.config"].search([("company_id", "=", company.id)], order="id", limit=1)
+if config.current_session_id:
+    print("DEMO-NOTE: a session of", config.name, "is open: CashKeeper settings left as they are")
+elif not method:
+    method = env["pos.payment.method"].create({{
+        "name": "CashKeeper", "journal_id": journal.id, "use_payment_terminal": "cashkeeper",
+        "cashkeeper_host": "127.0.0.1", "cashkeeper_port": port, "cashkeeper_id_caja": "1",
+    }})
+else:
+    method.cashkeeper_port = port
+if method and method not in config.payment_method_ids and not config.current_session_id:
+    config.payment_method_ids |= method
+env.cr.commit()
+print("DEMO-CONFIG", config.id, config.name)
+"""
+
+
+def configure_pos(db, sim_port, log):
+    with open(log, "a") as out:
+        proc = subprocess.run(odoo(db, "--no-http", command=["shell"]), input=CONFIGURE.format(port=sim_port),
+                              stdout=subprocess.PIPE, stderr=out, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("DEMO-NOTE"):
+            print(line.removeprefix("DEMO-NOTE: "))
+        if line.startswith("DEMO-CONFIG"):
+            return line.split(maxsplit=2)[1:]
+    sys.exit(f"Could not configure the CashKeeper payment method; see {log}")
+
+
 def wait_http(url, proc, seconds=90):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -72,13 +110,14 @@ def main():
     parser.add_argument("--db", default="cashkeeper_demo")
     parser.add_argument("--http-port", type=int, default=8069)
     parser.add_argument("--sim-port", type=int, default=16501)
-    parser.add_argument("--pay-after", default="3")
+    parser.add_argument("--pay-after", default="5")
     parser.add_argument("--reset", action="store_true")
     args = parser.parse_args()
     logs = CK_HOME / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
     prepare_database(args.db, args.reset, logs / "demo-install.log")
+    config_id, config_name = configure_pos(args.db, args.sim_port, logs / "demo-install.log")
     sim = subprocess.Popen([PY, "-m", "ckfast.simulator", "--port", str(args.sim_port), "--pay-after", args.pay_after],
                            cwd=REPO)
     time.sleep(0.5)
@@ -108,12 +147,15 @@ def main():
     print(f"""
 ==========================================================================================
  pos_cashkeeper demo is running
-   Odoo:        {base}/odoo/point-of-sale   (login: admin / password: admin)
+   POS:         {base}/pos/ui?config_id={config_id}   ("{config_name}", payment method "CashKeeper")
+   Backend:     {base}/odoo/point-of-sale   (login: admin / password: admin)
+   Ledger:      Point of Sale > Orders > CashKeeper Tickets
    Database:    {args.db}      Odoo log: {server_log}
    Simulator:   CKMonitor on 127.0.0.1:{args.sim_port}, tickets pay themselves after {args.pay_after} s
-   Drive it:    ckfast --port {args.sim_port} sim tickets | sim pay ID | sim cancel ID | sim fault refuse
+   Drive it:    ckfast --port {args.sim_port} sim tickets | sim pay-all | sim cancel-all | sim fault refuse
                 (ckfast is in {Path(PY).parent}; or: python -m ckfast …)
-   Try it:      ckfast --port {args.sim_port} create DEMO1 12.34 && ckfast --port {args.sim_port} wait DEMO1
+   Sell:        open the POS, add a product, Payment, CashKeeper: the line waits for cash and turns
+                paid after {args.pay_after} s (or: ckfast --port {args.sim_port} sim pay-all)
  Ctrl-C stops Odoo and the simulator.
 ==========================================================================================
 """, flush=True)

@@ -100,9 +100,12 @@ def _junit_counts(xml):
 
 
 def parse_odoo_log(path):
-    """Return (summary tuple or None, skipped lines, our warnings/errors, failure lines)."""
+    """Return (summary tuple or None, skipped lines, our warnings/errors while installing, failure lines)."""
     summary, skipped, ours, failures = None, [], [], []
+    installing = True  # until post-install tests start; tests log the warnings they provoke
     for line in Path(path).read_text(errors="replace").splitlines():
+        if "Starting post tests" in line:
+            installing = False
         if m := SUMMARY.search(line):
             summary = tuple(int(x) for x in m.groups())
         m = LOG_LINE.match(line)
@@ -112,7 +115,7 @@ def parse_odoo_log(path):
         if msg.startswith("skipped ") and " : " in msg:
             skipped.append(line)
         if level in ("WARNING", "ERROR", "CRITICAL"):
-            if MODULE in logger or MODULE in msg:
+            if installing and (MODULE in logger or MODULE in msg):
                 ours.append(line)
             if level != "WARNING" and ("FAIL" in msg or "ERROR" in msg or logger.startswith("odoo.addons")):
                 failures.append(line)

@@ -257,3 +257,20 @@ def test_ticket_pays_itself_after_the_configured_delay(sleeps):
         time.sleep(0.25)
         assert client.ticket_status("AUTO1").kind is ReplyKind.PAID
         assert site.ticket_state("AUTO1") is TicketState.PAID
+
+
+def test_sent_before_may_be_asked_only_when_needed(sim, client):
+    asked = []
+
+    def ledger_says(value):
+        def sent_before():
+            asked.append(value)
+            return value
+        return sent_before
+
+    client.create_ticket("T14", 1, sent_before=ledger_says(False))
+    assert asked == []  # OK|Added: nothing to ask
+    assert client.create_ticket("T14", 1, sent_before=ledger_says(True)).already_existed
+    with pytest.raises(TicketConflict):
+        client.create_ticket("T14", 1, sent_before=ledger_says(False))
+    assert asked == [True, False]

@@ -244,3 +244,9 @@ def test_printable_text_is_known_or_refused(text):
     assume(text.strip().upper().replace("NOK|", "NOK ") not in {t.upper() for t in REPLIES})
     with pytest.raises(CKFastProtocolError):
         parse_reply(text.encode())
+
+
+def test_protocol_error_has_a_printable_form():
+    with pytest.raises(CKFastProtocolError) as err:
+        parse_reply(b"\x15\xfe\x00#!?garbage\xff\r\n")
+    assert err.value.printable == "???#!?garbage?"

@@ -166,3 +166,30 @@ def test_package_imports_without_odoo():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=20, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_settle_all_and_cancel_after(sim_cp):
+    port = sim_cp.port
+    run_cli(port, "create", "S1", "1")
+    run_cli(port, "create", "S2", "1")
+    assert run_cli(port, "sim", "pay-all") == (0, "ok paid: S1 S2")
+    assert run_cli(port, "sim", "cancel-all") == (0, "ok cancelled: (no pending ticket)")
+    run_cli(port, "sim", "cancel-after", "0")
+    run_cli(port, "create", "S3", "1")
+    code, out = run_cli(port, "status", "S3")
+    assert "cancelled at the drawer" in out
+
+
+def test_control_port_answers_http(sim):
+    import urllib.request
+
+    sim.handle_line(b"C|H1|100|||||efectivo\r\n")
+    url = f"http://127.0.0.1:{sim.control_port}/?cmd=pay-all"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.status == 200
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        assert resp.read() == b"ok paid: H1\n"
+    assert sim.ticket_state("H1") is TicketState.PAID
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{sim.control_port}/?cmd=pay+NOPE", timeout=5)
+    assert err.value.code == 400

@@ -1,0 +1,74 @@
+"""JSON-RPC endpoints the POS calls to take a payment through the CashKeeper drawer.
+
+The browser sends ids, uuids and the amount only; the drawer's address and CKFast fields come
+from the payment method on the server. Each call checks that the user is a POS user with an
+open session of a config that uses that CashKeeper method, in one of the user's companies.
+"""
+
+import re
+
+from odoo import _, http
+from odoo.exceptions import AccessError, UserError
+from odoo.http import request
+
+UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+class CashKeeperController(http.Controller):
+    @http.route("/pos_cashkeeper/payment/start", type="json", auth="user", methods=["POST"])
+    def start(self, payment_method_id, session_id, payment_uuid, amount, order_uuid="", order_ref="", **ignored):
+        """Start (or resume) the drawer payment of a payment line; returns the ticket state."""
+        method, session = self._checked_method_and_session(payment_method_id, session_id)
+        _check_uuid(payment_uuid, _("payment line"))
+        if order_uuid:
+            _check_uuid(order_uuid, _("order"))
+        order_ref = order_ref if isinstance(order_ref, str) else ""
+        tickets = request.env["pos.cashkeeper.ticket"].sudo()
+        return tickets._cashkeeper_start(method.sudo(), session.sudo(), payment_uuid, amount,
+                                         order_uuid=order_uuid, order_ref=order_ref[:64])
+
+    @http.route("/pos_cashkeeper/payment/status", type="json", auth="user", methods=["POST"])
+    def status(self, payment_method_id, session_id, payment_uuid, **ignored):
+        """Ask CKMonitor once about the line's ticket and return its state."""
+        return self._checked_ticket(payment_method_id, session_id, payment_uuid)._cashkeeper_status()
+
+    @http.route("/pos_cashkeeper/payment/cancel", type="json", auth="user", methods=["POST"])
+    def cancel(self, payment_method_id, session_id, payment_uuid, **ignored):
+        """The cashier gives up: paid tickets complete, pending ones are abandoned (and watched)."""
+        return self._checked_ticket(payment_method_id, session_id, payment_uuid)._cashkeeper_abandon()
+
+    # -- access ------------------------------------------------------------------------------
+    def _checked_method_and_session(self, payment_method_id, session_id):
+        env = request.env
+        if not env.user.has_group("point_of_sale.group_pos_user"):
+            raise AccessError(_("Only Point of Sale users can take CashKeeper payments."))
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (payment_method_id, session_id)):
+            raise AccessError(_("Invalid CashKeeper payment request."))
+        session = env["pos.session"].browse(session_id).exists()
+        if not session or session.sudo().company_id not in env.user.company_ids:
+            raise AccessError(_("This POS session does not exist or belongs to another company."))
+        session.check_access("read")
+        if session.state != "opened":
+            raise AccessError(_("The POS session %s is not open: reopen the register to take payments.",
+                                session.name))
+        method = env["pos.payment.method"].browse(payment_method_id).exists()
+        if (
+            not method
+            or method.use_payment_terminal != "cashkeeper"
+            or method not in session.config_id.payment_method_ids
+        ):
+            raise AccessError(_("This point of sale has no such CashKeeper payment method."))
+        return method, session
+
+    def _checked_ticket(self, payment_method_id, session_id, payment_uuid):
+        method, session = self._checked_method_and_session(payment_method_id, session_id)
+        _check_uuid(payment_uuid, _("payment line"))
+        ticket = request.env["pos.cashkeeper.ticket"].sudo()._latest_ticket(payment_uuid)
+        if not ticket or ticket.session_id != session or ticket.payment_method_id != method:
+            raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
+        return ticket
+
+
+def _check_uuid(value, what):
+    if not isinstance(value, str) or not UUID.match(value):
+        raise UserError(_("Invalid %s reference.", what))

@@ -1,0 +1,334 @@
+"""The drawer ticket ledger: one record per CKFast ticket, the source of truth for the POS.
+
+Rules (see PRODUCT.md):
+* The record is committed before ``C`` is sent, and its attempt counter before every send, so
+  a crash, a reload or a dropped connection never loses a ticket that may collect cash.
+* One live ticket per payment line (partial unique index): starting twice resumes it.
+* Only CKMonitor's ``OK|OK`` makes a ticket paid. ``NOK Not found`` for a queued ticket is an
+  anomaly. Connection and protocol errors leave the state unchanged (still unknown) and are
+  reported as warnings; the POS keeps polling.
+* Tickets that may still take cash while no POS follows them (abandoned by the cashier, or sent
+  while the line was removed) are checked by a cron, which flags late payments.
+"""
+
+import logging
+import math
+import secrets
+import string
+from datetime import timedelta
+
+import psycopg2.errors
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_compare, float_is_zero
+
+from ..ckfast import (
+    AmountFormat,
+    CKFastError,
+    CKFastFieldError,
+    CKFastProtocolError,
+    ReplyKind,
+    TicketConflict,
+    encode_amount,
+)
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("new", "Recorded"),  # written; CKMonitor has not (yet) confirmed C
+    ("queued", "Queued"),  # CKMonitor accepted C
+    ("pending", "Waiting for cash"),  # S said Pending
+    ("paid", "Paid"),  # S said OK|OK
+    ("cancelled", "Cancelled at drawer"),  # S said OK|Cancel
+    ("failed", "Failed"),  # CKMonitor refused C or never received it: no cash can be taken
+    ("abandoned", "Abandoned by cashier"),  # the POS gave up while the drawer may still take cash
+    ("paid_after_abandon", "Paid after abandon"),  # the drawer collected after the POS gave up
+    ("anomaly", "Anomaly"),  # CKMonitor lost a ticket it had queued (NOK Not found)
+]
+# States in which one payment line may have at most one ticket (resumed, never duplicated).
+LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid")
+# States in which the drawer may still collect cash: keep asking CKMonitor.
+OPEN_STATES = ("new", "queued", "pending", "abandoned")
+FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
+TRACK_ABANDONED_FOR = timedelta(days=2)
+ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _base36(number):
+    alphabet = string.digits + string.ascii_uppercase
+    digits = ""
+    while True:
+        number, rest = divmod(number, 36)
+        digits = alphabet[rest] + digits
+        if not number:
+            return digits
+
+
+class PosCashKeeperTicket(models.Model):
+    _name = "pos.cashkeeper.ticket"
+    _description = "CashKeeper drawer ticket"
+    _inherit = ["mail.thread"]
+    _order = "id desc"
+
+    name = fields.Char(string="Ticket", required=True, readonly=True, index=True, copy=False,
+                       help="NumTiquet sent to CKMonitor.")
+    payment_method_id = fields.Many2one("pos.payment.method", required=True, readonly=True, ondelete="restrict")
+    session_id = fields.Many2one("pos.session", required=True, readonly=True, index=True, ondelete="restrict")
+    config_id = fields.Many2one(related="session_id.config_id", store=True, string="Point of Sale")
+    company_id = fields.Many2one(related="session_id.company_id", store=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    amount = fields.Monetary(required=True, readonly=True)
+    amount_sent = fields.Char(string="Importe sent", readonly=True, help="The amount as written for CKMonitor.")
+    order_uuid = fields.Char(readonly=True, index=True)
+    order_ref = fields.Char(string="Order reference", readonly=True)
+    payment_uuid = fields.Char(string="Payment line", required=True, readonly=True, index=True)
+    pos_order_id = fields.Many2one("pos.order", compute="_compute_pos_links", string="POS order")
+    pos_payment_id = fields.Many2one("pos.payment", compute="_compute_pos_links", string="POS payment")
+    state = fields.Selection(STATES, default="new", required=True, readonly=True, index=True, tracking=True)
+    attempts = fields.Integer(string="C attempts", readonly=True,
+                              help="How many times the create request was sent (same ticket id each time).")
+    queued_at = fields.Datetime(readonly=True)
+    settled_at = fields.Datetime(string="Settled at", readonly=True, help="When the final state was seen.")
+    abandoned_at = fields.Datetime(readonly=True)
+    last_reply = fields.Char(readonly=True, help="Last raw answer from CKMonitor.")
+    last_error = fields.Char(readonly=True)
+    user_id = fields.Many2one("res.users", string="Cashier", readonly=True, default=lambda self: self.env.uid)
+
+    _sql_constraints = [("name_unique", "unique(name)", "A CashKeeper ticket id is used once only.")]
+
+    def init(self):
+        # One live ticket per payment line; a second start for that line resumes it.
+        states = ", ".join(f"'{state}'" for state in LIVE_STATES)
+        self.env.cr.execute(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS pos_cashkeeper_ticket_live_line "
+            f"ON {self._table} (payment_uuid) WHERE state IN ({states})"
+        )
+
+    def _compute_pos_links(self):
+        orders = self.env["pos.order"].search([("uuid", "in", self.mapped("order_uuid"))])
+        payments = self.env["pos.payment"].search([("uuid", "in", self.mapped("payment_uuid"))])
+        for ticket in self:
+            ticket.pos_order_id = orders.filtered(lambda o, t=ticket: o.uuid == t.order_uuid)[:1]
+            ticket.pos_payment_id = payments.filtered(lambda p, t=ticket: p.uuid == t.payment_uuid)[:1]
+
+    # -- entry points (called by the controller after its access checks) ----------------------
+    @api.model
+    def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref=""):
+        """Start, or resume, the drawer payment of one POS payment line."""
+        ticket = self._live_ticket(payment_uuid)
+        if ticket:
+            ticket._check_same_payment(method, session, amount)
+            if ticket.state == "abandoned":
+                ticket._set_state("pending", last_error=False)  # the cashier came back to it
+            return ticket._progress()
+        amount_sent = self._encode_amount(method, session.currency_id, amount)
+        try:
+            with self.env.cr.savepoint():
+                ticket = self.create({
+                    "name": self._new_ticket_id(),
+                    "payment_method_id": method.id,
+                    "session_id": session.id,
+                    "currency_id": session.currency_id.id,
+                    "amount": amount,
+                    "amount_sent": amount_sent,
+                    "payment_uuid": payment_uuid,
+                    "order_uuid": order_uuid or "",
+                    "order_ref": order_ref or "",
+                })
+        except psycopg2.errors.UniqueViolation:
+            # Another request (second tab, double click) created it meanwhile: Odoo retries the
+            # whole request on a serialization failure, and the retry resumes that ticket.
+            raise psycopg2.errors.SerializationFailure("concurrent start of one CashKeeper payment") from None
+        self._commit()  # the ledger knows the ticket before CKMonitor does
+        return ticket._progress()
+
+    def _cashkeeper_status(self):
+        self.ensure_one()
+        return self._progress()
+
+    def _cashkeeper_abandon(self):
+        """The cashier cancels. Look once more: a paid ticket completes the line instead; a
+        pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
+        self.ensure_one()
+        if self.state in OPEN_STATES:
+            self._progress()
+        if self.state in ("new", "queued", "pending"):
+            self._set_state("abandoned", abandoned_at=fields.Datetime.now())
+        return self._result()
+
+    # -- the state machine -------------------------------------------------------------------
+    def _progress(self):
+        """Move the ticket forward by one CKMonitor exchange when it is still open."""
+        if self.state == "new":
+            self._send_create()
+        elif self.state in ("queued", "pending", "abandoned"):
+            self._check_status()
+        return self._result()
+
+    def _send_create(self):
+        method = self.payment_method_id
+        self.attempts += 1
+        my_attempt = self.attempts
+        self._commit()  # a crash from here on must count this attempt as possibly delivered
+
+        def sent_before():
+            # Asked on "NOK Already exists": did any attempt of ours (earlier, or a concurrent
+            # request's) go out before this one? Re-read the committed counter.
+            self.invalidate_recordset(["attempts"])
+            return my_attempt > 1 or self.attempts > my_attempt
+
+        settings = method.sudo()
+        try:
+            result = method._cashkeeper_client().create_ticket(
+                self.name, self.amount,
+                sent_before=sent_before,
+                amount_format=AmountFormat(settings.cashkeeper_amount_format or "cents"),
+                decimals=self.currency_id.decimal_places,
+                id_caja=settings.cashkeeper_id_caja or "",
+                terminal=settings.cashkeeper_terminal or "",
+                vendedor=settings.cashkeeper_vendedor or "",
+                forma_pago=settings.cashkeeper_forma_pago or "efectivo",
+            )
+        except TicketConflict as e:
+            self._set_state("failed", last_reply=_raw(e.reply.raw), last_error=str(e),
+                            settled_at=fields.Datetime.now())
+        except CKFastError as e:
+            self._note_error(e)
+        else:
+            self._set_state("queued", last_reply=_raw(result.reply.raw), last_error=False,
+                            queued_at=fields.Datetime.now())
+
+    def _check_status(self, watching=False):
+        """Ask CKMonitor with S. ``watching``: called by the cron, no POS follows the ticket."""
+        try:
+            reply = self.payment_method_id._cashkeeper_client().ticket_status(self.name)
+        except CKFastError as e:
+            self._note_error(e)
+            return
+        raw, now = _raw(reply.raw), fields.Datetime.now()
+        if reply.kind is ReplyKind.PAID:
+            late = self.state == "abandoned" or (watching and self.state == "new")
+            self._set_state("paid_after_abandon" if late else "paid", last_reply=raw, last_error=False,
+                            settled_at=now)
+        elif reply.kind is ReplyKind.PENDING:
+            if watching and self.state == "new":  # queued, though no POS line follows it any more
+                self._set_state("abandoned", last_reply=raw, abandoned_at=now)
+            elif self.state in ("new", "queued"):
+                self._set_state("pending", last_reply=raw, last_error=False)
+            elif self.last_reply != raw or self.last_error:
+                self.write({"last_reply": raw, "last_error": False})
+        elif reply.kind is ReplyKind.CANCELLED:
+            self._set_state("cancelled", last_reply=raw, last_error=False, settled_at=now)
+        elif reply.kind is ReplyKind.NOT_FOUND and self.state == "new":
+            # The C never reached CKMonitor: nothing can be collected for this id.
+            self._set_state("failed", last_reply=raw, settled_at=now,
+                            last_error=_("CKMonitor never received this ticket."))
+        elif reply.kind is ReplyKind.NOT_FOUND:
+            self._set_state("anomaly", last_reply=raw, settled_at=now, last_error=_(
+                "CKMonitor no longer knows ticket %s (was CKMonitor restarted?). Check the CashKeeper's "
+                "own records before taking the payment again.", self.name))
+
+    def _note_error(self, error):
+        message = self.payment_method_id._cashkeeper_error_message(error)
+        _logger.warning("CashKeeper ticket %s: %s", self.name, error)
+        if self.last_error != message:
+            self.write({"last_error": message})
+            if isinstance(error, CKFastProtocolError):
+                self.message_post(body=_("CKMonitor answered %s", error.printable))
+
+    def _set_state(self, state, **values):
+        if state != self.state:
+            _logger.info("CashKeeper ticket %s: %s -> %s", self.name, self.state, state)
+        self.write({"state": state, **values})
+        self._commit()
+
+    def _result(self):
+        """What the POS needs, and nothing about the drawer's address beyond error texts."""
+        message = False
+        if self.state in ("cancelled", "failed", "anomaly"):
+            message = {
+                "cancelled": _("The payment was cancelled on the CashKeeper. Nothing was collected: retry or "
+                               "remove the line."),
+                "failed": _("The CashKeeper could not take this payment: %s Nothing was collected.",
+                            self.last_error or ""),
+                "anomaly": self.last_error,
+            }[self.state]
+        elif self.state in OPEN_STATES and self.last_error:
+            message = self.last_error
+        return {
+            "ticket": self.name,
+            "state": self.state,
+            "final": self.state in FINAL_STATES,
+            "message": message,
+            "attempts": self.attempts,
+        }
+
+    # -- helpers -----------------------------------------------------------------------------
+    @api.model
+    def _live_ticket(self, payment_uuid):
+        return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LIVE_STATES)], limit=1)
+
+    @api.model
+    def _latest_ticket(self, payment_uuid):
+        return self.search([("payment_uuid", "=", payment_uuid)], order="id desc", limit=1)
+
+    def _check_same_payment(self, method, session, amount):
+        if self.payment_method_id != method or self.session_id != session:
+            raise UserError(_("This payment line belongs to another CashKeeper payment (ticket %s).", self.name))
+        if float_compare(self.amount, amount, precision_rounding=self.currency_id.rounding):
+            raise UserError(_(
+                "This payment line already has CashKeeper ticket %(ticket)s for %(amount)s. Remove the line "
+                "and add a new one to collect another amount.", ticket=self.name, amount=self.amount))
+
+    @api.model
+    def _encode_amount(self, method, currency, amount):
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
+            raise UserError(_("The amount must be a number."))
+        if amount < 0:
+            raise UserError(_("The CashKeeper cannot pay out refunds: use another payment method for "
+                              "negative amounts."))
+        if float_is_zero(amount, precision_rounding=currency.rounding):
+            raise UserError(_("The amount to collect must be more than zero."))
+        if float_compare(amount, currency.round(amount), precision_rounding=currency.rounding / 100):
+            raise UserError(_("The amount %(amount)s has more decimals than %(currency)s allows.",
+                              amount=amount, currency=currency.name))
+        try:
+            return encode_amount(currency.round(amount), method.sudo().cashkeeper_amount_format or "cents",
+                                 currency.decimal_places)
+        except CKFastFieldError as e:
+            raise UserError(_("The CashKeeper cannot take this amount: %s", e.reason)) from None
+
+    @api.model
+    def _new_ticket_id(self):
+        """Short, plain and unique across every database and till sharing one CKMonitor:
+        'K' + base36 of a per-database sequence + 6 random letters/digits (at most 15 chars)."""
+        number = self.env["ir.sequence"].sudo().next_by_code("pos.cashkeeper.ticket") or "0"
+        return "K" + _base36(int(number)) + "".join(secrets.choice(ID_ALPHABET) for _ in range(6))
+
+    def _commit(self):
+        # Outside tests, make each ledger step durable before talking to the drawer.
+        if not self.env.registry.in_test_mode():
+            self.env.cr.commit()
+
+    # -- cron -------------------------------------------------------------------------------
+    @api.model
+    def _cron_watch_open_tickets(self, older_than_seconds=60):
+        """Ask CKMonitor about tickets no POS is following, so that cash collected after the
+        cashier gave up (or after a crash) is flagged and never goes unnoticed."""
+        now = fields.Datetime.now()
+        tickets = self.sudo().search([  # the cron user has no write access to the ledger
+            ("state", "in", OPEN_STATES),
+            ("write_date", "<", now - timedelta(seconds=older_than_seconds)),
+            ("create_date", ">", now - TRACK_ABANDONED_FOR),
+        ])
+        for ticket in tickets:
+            if ticket.state == "new" and not ticket.attempts:
+                ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
+                continue
+            ticket._check_status(watching=True)
+        return len(tickets)
+
+
+def _raw(raw):
+    return raw.decode("ascii", "replace").strip()[:200]
+

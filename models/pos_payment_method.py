@@ -1,0 +1,141 @@
+import re
+import time
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..ckfast import AmountFormat, CKFastClient, CKFastError
+from ..ckfast.client import DEFAULT_PORT
+from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
+from ..ckfast.protocol import validate_text_field
+
+# Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
+# not in _load_pos_data_fields) and server code reads them with sudo().
+MANAGERS = "point_of_sale.group_pos_manager"
+HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?$")
+TEXT_FIELDS = {  # Odoo field -> CKFast field name, for messages
+    "cashkeeper_id_caja": "IDCaja",
+    "cashkeeper_terminal": "Terminal",
+    "cashkeeper_vendedor": "Vendedor",
+    "cashkeeper_forma_pago": "FormaPago",
+}
+
+
+class PosPaymentMethod(models.Model):
+    _inherit = "pos.payment.method"
+
+    cashkeeper_host = fields.Char(
+        string="CKMonitor host", groups=MANAGERS,
+        help="IP address or name of the Windows PC running CKMonitor (127.0.0.1 if it is the Odoo server).",
+    )
+    cashkeeper_port = fields.Integer(string="CKMonitor port", default=DEFAULT_PORT, groups=MANAGERS)
+    cashkeeper_id_caja = fields.Char(string="ID caja", groups=MANAGERS, help="POS/till number sent as IDCaja.")
+    cashkeeper_terminal = fields.Char(string="Terminal", groups=MANAGERS)
+    cashkeeper_vendedor = fields.Char(string="Vendedor", groups=MANAGERS, help="Seller code sent as Vendedor.")
+    cashkeeper_forma_pago = fields.Char(string="Forma pago", default="efectivo", groups=MANAGERS)
+    cashkeeper_amount_format = fields.Selection(
+        [
+            (AmountFormat.CENTS.value, "Integer cents (12.34 is sent as 1234)"),
+            (AmountFormat.DECIMAL_DOT.value, "Decimal with a dot (12.34 is sent as 12.34)"),
+            (AmountFormat.DECIMAL_COMMA.value, "Decimal with a comma (12.34 is sent as 12,34)"),
+        ],
+        string="Amount format", default=AmountFormat.CENTS.value, groups=MANAGERS,
+        help="How the amount (Importe) is written for CKMonitor. A wrong format charges 100 times too much "
+        "or too little: check it with a small test payment before going live.",
+    )
+    cashkeeper_connect_timeout = fields.Float(
+        string="Connect timeout (s)", default=3.0, groups=MANAGERS,
+        help="Seconds to open the TCP connection to CKMonitor.",
+    )
+    cashkeeper_read_timeout = fields.Float(
+        string="Reply timeout (s)", default=5.0, groups=MANAGERS,
+        help="Seconds CKMonitor may take to answer one request.",
+    )
+
+    def _get_payment_terminal_selection(self):
+        return [*super()._get_payment_terminal_selection(), ("cashkeeper", "CashKeeper")]
+
+    @api.constrains(
+        "use_payment_terminal", "cashkeeper_host", "cashkeeper_port", "cashkeeper_id_caja",
+        "cashkeeper_terminal", "cashkeeper_vendedor", "cashkeeper_forma_pago",
+        "cashkeeper_connect_timeout", "cashkeeper_read_timeout",
+    )
+    def _check_cashkeeper_settings(self):
+        for method in self.sudo().filtered(lambda m: m.use_payment_terminal == "cashkeeper"):
+            host = (method.cashkeeper_host or "").strip()
+            if not host:
+                raise ValidationError(
+                    _("CashKeeper: enter the CKMonitor host (IP address of the PC running CKMonitor).")
+                )
+            if not HOSTNAME.match(host):
+                raise ValidationError(
+                    _("CashKeeper: the CKMonitor host %r is not a valid IP address or host name.", host)
+                )
+            if not 1 <= method.cashkeeper_port <= 65535:
+                raise ValidationError(_("CashKeeper: the CKMonitor port must be between 1 and 65535 (default 16501)."))
+            for fname, ckfast_name in TEXT_FIELDS.items():
+                try:
+                    if fname == "cashkeeper_forma_pago" and not method[fname]:
+                        raise CKFastFieldError(ckfast_name, "must not be empty")
+                    validate_text_field(ckfast_name, method[fname] or "")
+                except CKFastFieldError as e:
+                    label = method._fields[fname].string
+                    raise ValidationError(
+                        _("CashKeeper: %(field)s %(reason)s.", field=label, reason=e.reason)
+                    ) from None
+            for fname in ("cashkeeper_connect_timeout", "cashkeeper_read_timeout"):
+                if not 0 < method[fname] <= 60:
+                    label = method._fields[fname].string
+                    raise ValidationError(_("CashKeeper: %s must be more than 0 and at most 60 seconds.", label))
+
+    def _cashkeeper_client(self, retries=2):
+        self.ensure_one()
+        method = self.sudo()
+        return CKFastClient(
+            method.cashkeeper_host.strip(),
+            method.cashkeeper_port,
+            connect_timeout=method.cashkeeper_connect_timeout,
+            read_timeout=method.cashkeeper_read_timeout,
+            retries=retries,
+        )
+
+    def _cashkeeper_endpoint(self):
+        method = self.sudo()
+        return f"{method.cashkeeper_host}:{method.cashkeeper_port}"
+
+    def action_cashkeeper_test_connection(self):
+        """Form button: ask CKMonitor the state of a probe ticket and say, plainly, what happened."""
+        self.ensure_one()
+        started = time.monotonic()
+        try:
+            reply = self._cashkeeper_client(retries=0).ping()
+        except CKFastError as e:
+            title, kind = _("CashKeeper not reachable"), "danger"
+            message = self._cashkeeper_error_message(e)
+        else:
+            title, kind = _("CashKeeper reachable"), "success"
+            message = _(
+                "CKMonitor at %(endpoint)s answered CKFast in %(ms)d ms (%(reply)s).",
+                endpoint=self._cashkeeper_endpoint(), ms=(time.monotonic() - started) * 1000,
+                reply=reply.raw.decode("ascii").strip(),
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": title, "message": message, "type": kind, "sticky": kind == "danger"},
+        }
+
+    def _cashkeeper_error_message(self, error):
+        """A short message a cashier or an admin can act on."""
+        endpoint = self._cashkeeper_endpoint()
+        if isinstance(error, CKMonitorUnreachable):
+            return _("Cannot reach the CashKeeper (CKMonitor at %(endpoint)s: %(cause)s). Check that CKMonitor is "
+                     "running and that the firewall allows the port.", endpoint=endpoint, cause=error.cause)
+        if isinstance(error, CKMonitorTimeout):
+            return _("The CashKeeper (CKMonitor at %(endpoint)s) did not answer in %(seconds)s s. It may be busy.",
+                     endpoint=endpoint, seconds=f"{error.seconds:g}")
+        if isinstance(error, CKFastProtocolError):
+            raw = error.printable
+            return _("CKMonitor at %(endpoint)s answered something unexpected (%(raw)s). Check the amount format "
+                     "and CKMonitor's version.", endpoint=endpoint, raw=raw)
+        return str(error)

@@ -1,0 +1,176 @@
+import { _t } from "@web/core/l10n/translation";
+import { rpc, ConnectionLostError, RPCError } from "@web/core/network/rpc";
+import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
+import { register_payment_method } from "@point_of_sale/app/store/pos_store";
+
+/**
+ * Polling policy. While the drawer waits for cash the POS asks the server every POLL_MS; each
+ * answer costs the server one short CKFast exchange. When CKMonitor or Odoo cannot be reached,
+ * the delay doubles up to POLL_MAX_MS, and drops back to POLL_MS on the first good answer.
+ */
+export const POLL_MS = 500;
+export const POLL_MAX_MS = 5000;
+
+const FINAL_FAILURES = ["cancelled", "failed", "anomaly"];
+
+export class PaymentCashKeeper extends PaymentInterface {
+    setup() {
+        super.setup(...arguments);
+        // payment line uuid -> {cancel: Promise|null}: the lines this tab is following.
+        this.followed = {};
+    }
+
+    isFollowing(uuid) {
+        return Boolean(this.followed[uuid]);
+    }
+
+    async send_payment_request(uuid) {
+        await super.send_payment_request(...arguments);
+        const line = this._line(uuid);
+        if (!line) {
+            return false;
+        }
+        if (line.amount <= 0) {
+            this._alert(
+                _t(
+                    "The CashKeeper cannot pay out money: use another payment method for refunds and negative amounts."
+                )
+            );
+            return false;
+        }
+        if (this.isFollowing(uuid)) {
+            return false; // already followed by this tab (double click): one loop per line
+        }
+        this.followed[uuid] = { cancel: null };
+        try {
+            const order = line.pos_order_id;
+            const result = await this._call("start", line, {
+                amount: line.amount,
+                order_uuid: order.uuid,
+                order_ref: order.pos_reference || order.name || "",
+            });
+            if (result.state === "new" && result.message) {
+                // CKMonitor did not confirm the ticket: say why; Retry resends the same ticket.
+                this._alert(result.message);
+                return false;
+            }
+            return await this._follow(line, result);
+        } catch (error) {
+            this._alertError(error);
+            return false;
+        } finally {
+            delete this.followed[uuid];
+            line.cashkeeperInfo = "";
+        }
+    }
+
+    async send_payment_cancel(order, uuid) {
+        await super.send_payment_cancel(...arguments);
+        const line = this._line(uuid, order);
+        const followed = this.followed[uuid];
+        const cancel = this._call("cancel", line).catch((error) => {
+            this._alertError(error, _t("The cancellation did not reach Odoo."));
+            return null;
+        });
+        if (followed) {
+            followed.cancel = cancel;
+        }
+        const result = await cancel;
+        if (!result) {
+            return false; // keep following: the drawer may still take the cash
+        }
+        if (result.state === "paid") {
+            return false; // collected meanwhile: the line completes instead of being cancelled
+        }
+        if (result.state === "abandoned") {
+            this._alert(
+                _t(
+                    "Also cancel ticket %s on the CashKeeper. If the customer has already inserted cash, the drawer may still collect it: it will be flagged for the manager as paid after abandon.",
+                    result.ticket
+                ),
+                _t("Cancel on the CashKeeper too")
+            );
+        }
+        return true;
+    }
+
+    /** Poll the server until the ticket is settled, the cashier cancels, or it fails. */
+    async _follow(line, result) {
+        const followed = this.followed[line.uuid];
+        let delay = POLL_MS;
+        for (;;) {
+            if (result) {
+                line.cashkeeperTicket = result.ticket;
+                if (result.state === "paid") {
+                    line.transaction_id = result.ticket;
+                    return true;
+                }
+                if (FINAL_FAILURES.includes(result.state)) {
+                    this._alert(result.message);
+                    return false;
+                }
+                if (["abandoned", "paid_after_abandon"].includes(result.state)) {
+                    return false;
+                }
+                if (line.get_payment_status() === "waiting") {
+                    line.set_payment_status("waitingCard"); // queued at the drawer: offer Cancel
+                }
+                line.cashkeeperInfo = result.message || "";
+                delay = result.message ? Math.min(delay * 2, POLL_MAX_MS) : POLL_MS;
+            }
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            if (followed.cancel) {
+                const cancelled = await followed.cancel;
+                if (cancelled?.state === "paid") {
+                    result = cancelled;
+                    continue;
+                }
+                if (cancelled) {
+                    return false;
+                }
+                followed.cancel = null; // the cancel did not get through: keep following
+            }
+            try {
+                result = await this._call("status", line);
+            } catch (error) {
+                if (!(error instanceof ConnectionLostError)) {
+                    throw error;
+                }
+                // Odoo unreachable (POS offline): keep the line waiting and try again later.
+                result = null;
+                line.cashkeeperInfo = _t("No connection to Odoo: still waiting for the CashKeeper.");
+                delay = Math.min(delay * 2, POLL_MAX_MS);
+            }
+        }
+    }
+
+    _call(action, line, params = {}) {
+        return rpc(`/pos_cashkeeper/payment/${action}`, {
+            payment_method_id: this.payment_method_id.id,
+            session_id: this.pos.session.id,
+            payment_uuid: line.uuid,
+            ...params,
+        }, { silent: true });
+    }
+
+    _line(uuid, order = this.pos.get_order()) {
+        return order?.payment_ids.find((line) => line.uuid === uuid);
+    }
+
+    _alertError(error, prefix = "") {
+        let message = _t("Unexpected error: %s", error?.message || error);
+        if (error instanceof ConnectionLostError) {
+            message = _t("No connection to Odoo. Check the network, then retry.");
+        } else if (error instanceof RPCError) {
+            message = error.data?.message || error.message;
+        }
+        this._alert(prefix ? `${prefix} ${message}` : message);
+    }
+
+    _alert(body, title = _t("CashKeeper")) {
+        this.env.services.dialog.add(AlertDialog, { title, body });
+    }
+}
+
+register_payment_method("cashkeeper", PaymentCashKeeper);

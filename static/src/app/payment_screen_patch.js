@@ -1,0 +1,49 @@
+import { onMounted } from "@odoo/owl";
+import { PaymentScreen } from "@point_of_sale/app/screens/payment_screen/payment_screen";
+import { patch } from "@web/core/utils/patch";
+
+const WAITING = ["waiting", "waitingCard", "waitingCancel", "timeout"];
+const CANCELLABLE = ["waiting", "waitingCard", "timeout"]; // as in PaymentScreen.deletePaymentLine
+
+function isCashKeeper(line) {
+    return line?.payment_method_id.use_payment_terminal === "cashkeeper";
+}
+
+patch(PaymentScreen.prototype, {
+    setup() {
+        super.setup(...arguments);
+        onMounted(() => {
+            // After a reload or POS restart, a CashKeeper line still waiting resumes its ticket
+            // (the server finds it by the line's uuid) instead of starting another one.
+            const line = this.currentOrder?.payment_ids.find(
+                (line) =>
+                    isCashKeeper(line) &&
+                    WAITING.includes(line.get_payment_status()) &&
+                    !line.payment_method_id.payment_terminal.isFollowing(line.uuid)
+            );
+            if (line) {
+                this.sendPaymentRequest(line);
+            }
+        });
+    },
+
+    deletePaymentLine(uuid) {
+        const line = this.paymentLines.find((line) => line.uuid === uuid);
+        if (!isCashKeeper(line) || !CANCELLABLE.includes(line.get_payment_status())) {
+            return super.deletePaymentLine(uuid);
+        }
+        // Unlike card terminals, the drawer may have collected the cash already: only remove the
+        // line once the server says the ticket is abandoned, never when it turned out paid.
+        line.set_payment_status("waitingCancel");
+        line.payment_method_id.payment_terminal
+            .send_payment_cancel(this.currentOrder, uuid)
+            .then((cancelled) => {
+                if (cancelled) {
+                    this.currentOrder.remove_paymentline(line);
+                    this.numberBuffer.reset();
+                } else if (line.get_payment_status() === "waitingCancel") {
+                    line.set_payment_status("waitingCard");
+                }
+            });
+    },
+});

@@ -1,0 +1,112 @@
+import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
+import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
+import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
+import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
+import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
+import { refresh } from "@point_of_sale/../tests/tours/utils/common";
+import { registry } from "@web/core/registry";
+
+// The Python test passes the simulator's control port in the URL (?ck_sim=PORT); the tour plays
+// the customer at the drawer through the simulator's HTTP control (see ckfast/simulator.py).
+function drawer(command) {
+    return {
+        content: `CashKeeper drawer: ${command}`,
+        trigger: "body",
+        run: async () => {
+            const port = new URLSearchParams(window.location.search).get("ck_sim");
+            const response = await fetch(`http://127.0.0.1:${port}/?cmd=${command}`);
+            if (!response.ok) {
+                throw new Error(`simulator refused ${command}: ${await response.text()}`);
+            }
+        },
+    };
+}
+
+const waitingForCash = {
+    content: "the line waits for cash in the CashKeeper",
+    trigger: ".paymentlines .cashkeeper_waiting:contains('Insert the cash in the CashKeeper')",
+};
+
+const lineCanBeRetried = {
+    content: "the line offers Retry",
+    trigger: ".paymentline .send_payment_request:contains('Retry')",
+};
+
+function dialogSays(text) {
+    return [
+        { content: `dialog says "${text}"`, trigger: `.modal .modal-body:contains("${text}")` },
+        Dialog.confirm(),
+    ];
+}
+
+function sellDeskPad() {
+    return [
+        Chrome.startPoS(),
+        Dialog.confirm("Open Register"),
+        ProductScreen.addOrderline("Desk Pad", "1"),
+        ProductScreen.clickPayButton(),
+        PaymentScreen.clickPaymentMethod("CashKeeper"),
+    ];
+}
+
+registry.category("web_tour.tours").add("CashKeeperPaidTour", {
+    steps: () =>
+        [sellDeskPad(), waitingForCash, drawer("pay-all"), ReceiptScreen.isShown()].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperDrawerCancelTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            drawer("cancel-all"),
+            dialogSays("cancelled on the CashKeeper"),
+            lineCanBeRetried,
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperDownTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            dialogSays("Cannot reach the CashKeeper (CKMonitor at 127.0.0.1:"),
+            lineCanBeRetried,
+            { ...lineCanBeRetried, content: "retry once CKMonitor is back", run: "click" },
+            waitingForCash,
+            drawer("pay-all"),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperReloadTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            refresh(),
+            {
+                content: "back to the payment screen after the reload",
+                trigger: ".pos .pay-order-button, .pos .payment-screen",
+                run: () => document.querySelector(".pos .pay-order-button")?.click(),
+            },
+            waitingForCash,
+            drawer("pay-all"),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
+            dialogSays("Also cancel ticket"),
+            lineCanBeRetried,
+            drawer("pay-all"), // the customer pays at the drawer anyway
+            PaymentScreen.clickPaymentlineDelButton("CashKeeper", "1.98"),
+            PaymentScreen.clickPaymentMethod("Bank"),
+            PaymentScreen.clickValidate(),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});

@@ -1,0 +1,94 @@
+import json
+import uuid
+
+from odoo import Command
+from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
+from odoo.addons.pos_cashkeeper.ckfast.simulator import Simulator
+
+
+class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
+    """The "Shop" POS config with a CashKeeper method pointed at a real simulator over TCP."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sim = Simulator(port=0, control_port=0, pay_after=None).start()
+        cls.addClassCleanup(cls.sim.stop)
+        company = cls.main_pos_config.company_id
+        cls.cashkeeper_journal = cls.env["account.journal"].create({
+            "name": "CashKeeper", "type": "bank", "code": "CKP", "company_id": company.id,
+        })
+        cls.cashkeeper_method = cls.make_cashkeeper_method()
+        cls.main_pos_config.write({"payment_method_ids": [Command.link(cls.cashkeeper_method.id)]})
+
+    @classmethod
+    def make_cashkeeper_method(cls, **values):
+        return cls.env["pos.payment.method"].create({
+            "name": "CashKeeper",
+            "journal_id": cls.cashkeeper_journal.id,
+            "outstanding_account_id": cls.inbound_payment_method_line.payment_account_id.id,
+            "use_payment_terminal": "cashkeeper",
+            "cashkeeper_host": "127.0.0.1",
+            "cashkeeper_port": cls.sim.port,
+            "cashkeeper_id_caja": "1",
+            "cashkeeper_terminal": "TPV1",
+            "cashkeeper_connect_timeout": 1.0,
+            "cashkeeper_read_timeout": 1.0,
+            **values,
+        })
+
+    def age(self, ticket):
+        """Pretend no POS has touched the ticket for an hour (the cron's criterion)."""
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET write_date = now() - interval '1 hour' WHERE id = %s",
+                            [ticket.id])
+        ticket.invalidate_recordset()
+
+    def setUp(self):
+        super().setUp()
+        self.sim.clear_faults()
+        self.sim.forget()
+        self.sim.requests.clear()
+        self.sim.pay_after = self.sim.cancel_after = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def open_session(self, config=None, user=None):
+        config = config or self.main_pos_config
+        config.with_user(user or self.pos_user).open_ui()
+        session = config.current_session_id
+        session.set_opening_control(0, "")  # the cashier's "Open Register"
+        return session
+
+    def ck_rpc(self, action, login="pos_user", **params):
+        """Call /pos_cashkeeper/payment/<action> as ``login``; return (result, error message)."""
+        if login:
+            self.authenticate(login, login)
+        response = self.url_open(
+            f"/pos_cashkeeper/payment/{action}",
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        )
+        body = response.json()
+        if "error" in body:
+            return None, body["error"]["data"]["message"]
+        return body["result"], None
+
+    def start_payment(self, session, amount=12.34, payment_uuid=None, **params):
+        params = {
+            "payment_method_id": self.cashkeeper_method.id,
+            "session_id": session.id,
+            "payment_uuid": payment_uuid or str(uuid.uuid4()),
+            "amount": amount,
+            "order_uuid": str(uuid.uuid4()),
+            "order_ref": "Shop/0001",
+            **params,
+        }
+        result, error = self.ck_rpc("start", **params)
+        return result, error, params["payment_uuid"]
+
+    def status(self, session, payment_uuid, action="status", **params):
+        return self.ck_rpc(action, payment_method_id=self.cashkeeper_method.id, session_id=session.id,
+                           payment_uuid=payment_uuid, **params)
+
+    def ticket(self, name):
+        return self.env["pos.cashkeeper.ticket"].search([("name", "=", name)])

@@ -1,0 +1,258 @@
+from odoo import Command
+from odoo.tests import new_test_user, tagged
+
+from .common import CashKeeperHttpCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
+    """Ledger + controller against the simulator over TCP, as the POS calls them."""
+
+    def setUp(self):
+        super().setUp()
+        self.pos_session = self.open_session()
+
+    def test_happy_path_queued_pending_paid(self):
+        result, error, line = self.start_payment(self.pos_session, 12.34)
+        self.assertFalse(error)
+        self.assertEqual(result["state"], "queued")
+        name = result["ticket"]
+        self.assertRegex(name, r"^K[0-9A-Z]{7,14}$")
+        self.assertEqual(self.sim.requests[0].line, f"C|{name}|1234||1|TPV1||efectivo\r\n".encode())
+        ticket = self.ticket(name)
+        self.assertRecordValues(ticket, [{
+            "state": "queued", "amount": 12.34, "amount_sent": "1234", "payment_uuid": line,
+            "session_id": self.pos_session.id, "config_id": self.main_pos_config.id, "attempts": 1,
+            "last_reply": "OK|Added", "order_ref": "Shop/0001",
+        }])
+        self.assertEqual(self.status(self.pos_session, line)[0]["state"], "pending")
+        self.sim.pay(name)
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual((result["state"], result["final"]), ("paid", True))
+        self.assertEqual(ticket.state, "paid")
+        self.assertTrue(ticket.settled_at)
+        tracked = ticket.message_ids.tracking_value_ids.mapped("new_value_char")
+        self.assertIn("Paid", tracked)  # each state change is kept in the chatter
+
+    def test_starting_twice_resumes_the_same_ticket(self):
+        first, _, line = self.start_payment(self.pos_session)
+        again, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertEqual(again["ticket"], first["ticket"])
+        self.assertEqual(len(self.env["pos.cashkeeper.ticket"].search([("payment_uuid", "=", line)])), 1)
+        self.assertEqual(list(self.sim.tickets()), [first["ticket"]])
+        self.assertEqual([r.line[:1] for r in self.sim.requests], [b"C", b"S"])  # resume asks, never re-creates
+
+    def test_paid_line_started_again_stays_paid(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.pay(first["ticket"])
+        self.status(self.pos_session, line)
+        again, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertEqual((again["ticket"], again["state"]), (first["ticket"], "paid"))
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_cancelled_at_drawer_then_retry_uses_a_new_ticket(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.cancel(first["ticket"])
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual(result["state"], "cancelled")
+        self.assertIn("cancelled on the CashKeeper", result["message"])
+        retry, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertNotEqual(retry["ticket"], first["ticket"])
+        self.assertEqual(retry["state"], "queued")
+
+    def test_ckmonitor_down_at_start_then_back_resends_the_same_ticket(self):
+        self.sim.inject("refuse")
+        result, error, line = self.start_payment(self.pos_session)
+        self.assertFalse(error)
+        self.assertEqual((result["state"], result["final"]), ("new", False))
+        self.assertIn(f"Cannot reach the CashKeeper (CKMonitor at 127.0.0.1:{self.sim.port}: connection refused)",
+                      result["message"])
+        self.assertEqual(self.sim.tickets(), {})
+        self.sim.clear_faults()
+        retry, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertEqual((retry["ticket"], retry["state"], retry["attempts"]), (result["ticket"], "queued", 2))
+        self.assertEqual(list(self.sim.tickets()), [result["ticket"]])
+
+    def test_lost_reply_to_create_is_resent_and_queued_once(self):
+        self.sim.inject("close", count=1)  # CKMonitor queued it but the reply was lost
+        result, _, _ = self.start_payment(self.pos_session)
+        self.assertEqual(result["state"], "queued")
+        self.assertEqual(len(self.sim.tickets()), 1)
+        self.assertEqual(self.ticket(result["ticket"]).last_reply, "NOK Already exists")
+
+    def test_timeout_on_create_then_retry_finds_it_queued(self):
+        self.sim.inject("silent", count=3)  # every attempt of the first start times out
+        result, _, line = self.start_payment(self.pos_session)
+        self.assertEqual(result["state"], "new")
+        self.assertIn("did not answer in 1 s", result["message"])
+        self.assertEqual(len(self.sim.tickets()), 1)  # ... though CKMonitor did queue it
+        retry, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertEqual((retry["ticket"], retry["state"]), (result["ticket"], "queued"))
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_garbage_on_status_keeps_the_ticket_open_with_a_warning(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.inject("garbage", count=1)
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual((result["state"], result["final"]), ("queued", False))
+        self.assertIn("answered something unexpected", result["message"])
+        self.sim.pay(first["ticket"])
+        self.assertEqual(self.status(self.pos_session, line)[0]["state"], "paid")
+
+    def test_unreachable_during_polling_is_not_paid_nor_dropped(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.inject("refuse")
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual((result["state"], result["final"]), ("queued", False))
+        self.assertIn("Cannot reach the CashKeeper", result["message"])
+
+    def test_not_found_for_a_queued_ticket_is_an_anomaly(self):
+        _, _, line = self.start_payment(self.pos_session)
+        self.sim.forget()  # CKMonitor restarted and lost its queue
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual((result["state"], result["final"]), ("anomaly", True))
+        self.assertIn("no longer knows ticket", result["message"])
+
+    def test_refused_id_fails_without_collecting(self):
+        self.sim.ticket_id_max_len = 4
+        try:
+            result, _, _ = self.start_payment(self.pos_session)
+        finally:
+            self.sim.ticket_id_max_len = 20
+        self.assertEqual((result["state"], result["final"]), ("failed", True))
+        self.assertIn("NOK Invalid ID", result["message"])
+        self.assertIn("Nothing was collected", result["message"])
+
+    def test_cashier_cancel_while_pending_then_drawer_pays_is_flagged(self):
+        first, _, line = self.start_payment(self.pos_session)
+        result, _ = self.status(self.pos_session, line, action="cancel")
+        self.assertEqual(result["state"], "abandoned")
+        self.sim.pay(first["ticket"])
+        ticket = self.ticket(first["ticket"])
+        self.age(ticket)  # the cron watches tickets nobody polled lately
+        self.assertEqual(self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets(), 1)
+        self.assertEqual(ticket.state, "paid_after_abandon")
+
+    def test_cashier_cancel_when_already_paid_completes_instead(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.pay(first["ticket"])
+        result, _ = self.status(self.pos_session, line, action="cancel")
+        self.assertEqual(result["state"], "paid")
+
+    def test_retry_after_cashier_cancel_resumes_the_abandoned_ticket(self):
+        first, _, line = self.start_payment(self.pos_session)
+        self.status(self.pos_session, line, action="cancel")
+        again, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
+        self.assertEqual((again["ticket"], again["state"]), (first["ticket"], "pending"))
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_cron_flags_an_unfollowed_ticket_that_ckmonitor_never_got(self):
+        self.sim.inject("refuse")
+        result, _, _ = self.start_payment(self.pos_session)
+        self.sim.clear_faults()
+        ticket = self.ticket(result["ticket"])
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "failed")
+        self.assertIn("never received", ticket.last_error)
+
+    def test_bad_amounts_are_refused_and_nothing_is_sent(self):
+        cases = [
+            (-5, "cannot pay out refunds"),
+            (0, "more than zero"),
+            ("12", "must be a number"),
+            (None, "must be a number"),
+            (True, "must be a number"),
+            (12.345, "more decimals than"),
+            (1e9, "above the"),
+        ]
+        for amount, message in cases:
+            with self.subTest(amount=amount):
+                result, error, _ = self.start_payment(self.pos_session, amount)
+                self.assertIsNone(result)
+                self.assertIn(message, error)
+        self.assertEqual(self.sim.requests, [])
+        self.assertFalse(self.env["pos.cashkeeper.ticket"].search([("session_id", "=", self.pos_session.id)]))
+
+    def test_resuming_with_another_amount_is_refused(self):
+        _, _, line = self.start_payment(self.pos_session, 10)
+        result, error, _ = self.start_payment(self.pos_session, 20, payment_uuid=line)
+        self.assertIn("already has CashKeeper ticket", error)
+
+    def test_host_and_port_in_the_request_are_ignored(self):
+        result, _, _ = self.start_payment(self.pos_session, cashkeeper_host="10.9.9.9", host="10.9.9.9", port=1)
+        self.assertEqual(result["state"], "queued")
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_smuggled_ckfast_text_is_refused(self):
+        for field, value in (("payment_uuid", "abc|S|X"), ("payment_uuid", "a\r\nb"), ("order_uuid", "x|y")):
+            with self.subTest(field=field):
+                result, error, _ = self.start_payment(self.pos_session, **{field: value})
+                self.assertIn("Invalid", error)
+        self.assertEqual(self.sim.requests, [])
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperAccess(CashKeeperHttpCommon):
+    def setUp(self):
+        super().setUp()
+        self.pos_session = self.open_session()
+
+    def assertRefused(self, error, text):
+        self.assertTrue(error, "the call should have been refused")
+        self.assertIn(text, error)
+        self.assertEqual(self.sim.requests, [])
+
+    def test_user_without_pos_rights(self):
+        new_test_user(self.env, login="clerk", password="clerk", groups="base.group_user")
+        _, error, _ = self.start_payment(self.pos_session, login="clerk")
+        self.assertRefused(error, "Only Point of Sale users")
+
+    def test_unauthenticated(self):
+        self.authenticate(None, None)
+        response = self.url_open("/pos_cashkeeper/payment/start", data="{}",
+                                 headers={"Content-Type": "application/json"})
+        self.assertIn("SessionExpired", response.text)
+        self.assertEqual(self.sim.requests, [])
+
+    def test_closed_session(self):
+        self.pos_session.post_closing_cash_details(0)
+        self.pos_session.close_session_from_ui()
+        _, error, _ = self.start_payment(self.pos_session)
+        self.assertRefused(error, "is not open")
+
+    def test_method_not_used_by_this_config(self):
+        other = self.make_cashkeeper_method(name="Other drawer")
+        _, error, _ = self.start_payment(self.pos_session, payment_method_id=other.id)
+        self.assertRefused(error, "no such CashKeeper payment method")
+
+    def test_forged_ids(self):
+        for params in ({"payment_method_id": 999999}, {"session_id": 999999}, {"session_id": "1"},
+                       {"payment_method_id": self.bank_payment_method.id}):
+            with self.subTest(params=params):
+                _, error, _ = self.start_payment(self.pos_session, **params)
+                self.assertTrue(error)
+        self.assertEqual(self.sim.requests, [])
+
+    def test_other_company_session(self):
+        other_company = self.env["res.company"].create({"name": "Other shop company"})
+        self.pos_user.write({"company_ids": [Command.set(other_company.ids)], "company_id": other_company.id})
+        _, error, _ = self.start_payment(self.pos_session)
+        self.assertRefused(error, "belongs to another company")
+
+    def test_status_of_a_foreign_payment_line(self):
+        self.start_payment(self.pos_session)
+        self.sim.requests.clear()
+        _, error = self.status(self.pos_session, "0000-not-a-line-of-ours")
+        self.assertRefused(error, "No CashKeeper payment was started for this payment line")
+
+    def test_line_of_another_session_is_refused(self):
+        other_config = self.env["pos.config"].create({
+            "name": "Second shop", "payment_method_ids": [Command.set(self.cashkeeper_method.ids)],
+        })
+        other_session = self.open_session(other_config)
+        result, _, line = self.start_payment(other_session)
+        self.assertEqual(result["state"], "queued")
+        self.sim.requests.clear()
+        _, error = self.status(self.pos_session, line)
+        self.assertRefused(error, "No CashKeeper payment was started")

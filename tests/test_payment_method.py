@@ -1,0 +1,76 @@
+import json
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import tagged
+
+from .common import CashKeeperHttpCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperPaymentMethod(CashKeeperHttpCommon):
+    def test_cashkeeper_is_a_terminal_choice(self):
+        selection = dict(self.env["pos.payment.method"]._get_payment_terminal_selection())
+        self.assertEqual(selection["cashkeeper"], "CashKeeper")
+
+    def test_defaults(self):
+        method = self.env["pos.payment.method"].new({"name": "CK"})
+        self.assertEqual(
+            (method.cashkeeper_port, method.cashkeeper_forma_pago, method.cashkeeper_amount_format),
+            (16501, "efectivo", "cents"),
+        )
+
+    def test_validation_names_the_field(self):
+        cases = [
+            ({"cashkeeper_host": False}, "enter the CKMonitor host"),
+            ({"cashkeeper_host": "10.0.0.5; rm"}, "not a valid IP address or host name"),
+            ({"cashkeeper_port": 0}, "between 1 and 65535"),
+            ({"cashkeeper_port": 70000}, "between 1 and 65535"),
+            ({"cashkeeper_vendedor": "V|1"}, "Vendedor"),
+            ({"cashkeeper_id_caja": "1\r\nS|X"}, "ID caja"),
+            ({"cashkeeper_terminal": "Caja ñ"}, "Terminal"),
+            ({"cashkeeper_forma_pago": False}, "Forma pago must not be empty"),
+            ({"cashkeeper_read_timeout": 0}, "Reply timeout"),
+            ({"cashkeeper_connect_timeout": 600}, "Connect timeout"),
+        ]
+        for values, message in cases:
+            with self.subTest(values=values), self.assertRaisesRegex(ValidationError, message):
+                self.make_cashkeeper_method(**values)
+
+    def test_other_terminals_are_not_validated(self):
+        method = self.env["pos.payment.method"].create({"name": "Plain bank", "journal_id": self.bank_journal.id})
+        method.write({"cashkeeper_vendedor": "anything|goes"})  # irrelevant unless CashKeeper
+
+    def test_test_connection_reports_success(self):
+        action = self.cashkeeper_method.action_cashkeeper_test_connection()
+        params = action["params"]
+        self.assertEqual(params["type"], "success")
+        self.assertIn(f"CKMonitor at 127.0.0.1:{self.sim.port} answered CKFast", params["message"])
+        self.assertIn("NOK Not found", params["message"])
+
+    def test_test_connection_reports_refused_timeout_and_garbage(self):
+        cases = [("refuse", "connection refused"), ("silent", "did not answer in 1 s"),
+                 ("garbage", "answered something unexpected (???#!?garbage?)")]
+        for fault, message in cases:
+            with self.subTest(fault=fault):
+                self.sim.clear_faults()
+                self.sim.inject(fault)
+                params = self.cashkeeper_method.action_cashkeeper_test_connection()["params"]
+                self.assertEqual(params["type"], "danger")
+                self.assertIn(message, params["message"])
+                self.assertIn(f"127.0.0.1:{self.sim.port}", params["message"])
+
+    def test_only_managers_read_drawer_settings(self):
+        self.assertEqual(self.cashkeeper_method.with_user(self.pos_admin).cashkeeper_host, "127.0.0.1")
+        with self.assertRaises(AccessError):
+            self.cashkeeper_method.with_user(self.pos_user).read(["cashkeeper_host"])
+        with self.assertRaises(AccessError):
+            self.cashkeeper_method.with_user(self.pos_user).write({"cashkeeper_host": "10.0.0.9"})
+
+    def test_pos_data_carries_no_drawer_settings(self):
+        session = self.open_session()
+        data = session.with_user(self.pos_user).load_data([])
+        methods = {m["id"]: m for m in data["pos.payment.method"]["data"]}
+        self.assertEqual(methods[self.cashkeeper_method.id]["use_payment_terminal"], "cashkeeper")
+        dumped = json.dumps(data, default=str)
+        self.assertNotIn("cashkeeper_host", dumped)
+        self.assertNotIn(str(self.sim.port), json.dumps(methods[self.cashkeeper_method.id], default=str))

@@ -1,0 +1,51 @@
+from odoo.tests import tagged
+
+from .common import CashKeeperHttpCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperTours(CashKeeperHttpCommon):
+    """The cashier's flow in headless Chromium, against the simulator over TCP."""
+
+    def run_tour(self, name):
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        url = f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
+        self.start_tour(url, name, login="pos_user")
+        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
+
+    def assertPaidOnce(self, tickets):
+        self.assertEqual(len(tickets), 1)
+        self.assertEqual(tickets.state, "paid")
+        self.assertEqual(list(self.sim.tickets()), [tickets.name])
+        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
+        self.assertEqual(order.state, "paid")
+        payment = order.payment_ids.filtered(lambda p: p.payment_method_id == self.cashkeeper_method)
+        self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
+        self.assertEqual(tickets.pos_order_id, order)
+
+    def test_paid_at_the_drawer(self):
+        tickets = self.run_tour("CashKeeperPaidTour")
+        self.assertPaidOnce(tickets)
+
+    def test_cancelled_at_the_drawer(self):
+        tickets = self.run_tour("CashKeeperDrawerCancelTour")
+        self.assertEqual(tickets.mapped("state"), ["cancelled"])
+
+    def test_ckmonitor_down_at_start_then_retry(self):
+        self.sim.inject("reset", count=3)  # every attempt of the first start fails, then it is back
+        tickets = self.run_tour("CashKeeperDownTour")
+        self.assertPaidOnce(tickets)
+        self.assertEqual(tickets.attempts, 2)
+
+    def test_reload_mid_payment_resumes_the_ticket(self):
+        tickets = self.run_tour("CashKeeperReloadTour")
+        self.assertPaidOnce(tickets)
+        creates = [r for r in self.sim.requests if r.line.startswith(b"C|")]
+        self.assertEqual(len(creates), 1)
+
+    def test_cashier_cancels_then_drawer_pays_is_flagged(self):
+        tickets = self.run_tour("CashKeeperAbandonTour")
+        self.assertEqual(tickets.state, "abandoned")
+        self.age(tickets)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(tickets.state, "paid_after_abandon")
