@@ -157,7 +157,7 @@ def suite_pytest_odoo(results, db, data_dir, tmp):
     xml = tmp / "pytest-odoo.xml"
     # The path must go through the addons folder so the tests import as odoo.addons.pos_cashkeeper.
     run([PY, "-m", "pytest", "-q", "-p", "odoo", "-p", "no:cacheprovider", f"--odoo-database={db}",
-         f"--odoo-config={conf}", f"--junitxml={xml}", str(ADDONS_DIR / MODULE / "tests")],
+         f"--odoo-config={conf}", "--odoo-http", f"--junitxml={xml}", str(ADDONS_DIR / MODULE / "tests")],
         cwd=tmp)
     counts = _junit_counts(xml)
     results.add("pytest-odoo", counts["passed"], counts["failed"] + counts["skipped"])
