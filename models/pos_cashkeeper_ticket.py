@@ -151,7 +151,7 @@ class PosCashKeeperTicket(models.Model):
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
         self.ensure_one()
         if self.state in OPEN_STATES:
-            self._progress()
+            self._check_status()  # only ask: a cancel must never (re)send a create
         if self.state in ("new", "queued", "pending"):
             self._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return self._result()
@@ -201,7 +201,8 @@ class PosCashKeeperTicket(models.Model):
     def _check_status(self, watching=False):
         """Ask CKMonitor with S. ``watching``: called by the cron, no POS follows the ticket."""
         try:
-            reply = self.payment_method_id._cashkeeper_client().ticket_status(self.name)
+            # No retries: the POS polls again shortly, and a poll must not hang on a dead drawer.
+            reply = self.payment_method_id._cashkeeper_client(retries=0).ticket_status(self.name)
         except CKFastError as e:
             self._note_error(e)
             return

@@ -139,6 +139,15 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         result, _ = self.status(self.pos_session, line, action="cancel")
         self.assertEqual(result["state"], "paid")
 
+    def test_cancel_before_ckmonitor_confirmed_only_asks(self):
+        self.sim.inject("refuse")
+        result, _, line = self.start_payment(self.pos_session)
+        self.sim.clear_faults()
+        cancelled, _ = self.status(self.pos_session, line, action="cancel")
+        self.assertEqual(cancelled["state"], "failed")  # CKMonitor never got it: nothing to collect
+        self.assertEqual([r.line[:1] for r in self.sim.requests], [b"S"])
+        self.assertEqual(self.sim.tickets(), {})
+
     def test_retry_after_cashier_cancel_resumes_the_abandoned_ticket(self):
         first, _, line = self.start_payment(self.pos_session)
         self.status(self.pos_session, line, action="cancel")
