@@ -27,6 +27,7 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
             "name": "CashKeeper",
             "journal_id": cls.cashkeeper_journal.id,
             "outstanding_account_id": cls.inbound_payment_method_line.payment_account_id.id,
+            "payment_method_type": "terminal",
             "use_payment_terminal": "cashkeeper",
             "cashkeeper_host": "127.0.0.1",
             "cashkeeper_port": cls.sim.port,

@@ -68,11 +68,12 @@ if config.current_session_id:
     print("DEMO-NOTE: a session of", config.name, "is open: CashKeeper settings left as they are")
 elif not method:
     method = env["pos.payment.method"].create({{
-        "name": "CashKeeper", "journal_id": journal.id, "use_payment_terminal": "cashkeeper",
+        "name": "CashKeeper", "journal_id": journal.id, "payment_method_type": "terminal",
+        "use_payment_terminal": "cashkeeper",
         "cashkeeper_host": "127.0.0.1", "cashkeeper_port": port, "cashkeeper_id_caja": "1",
     }})
 else:
-    method.cashkeeper_port = port
+    method.write({{"cashkeeper_port": port, "payment_method_type": "terminal"}})
 if method and method not in config.payment_method_ids and not config.current_session_id:
     config.payment_method_ids |= method
 env.cr.commit()
