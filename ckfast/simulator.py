@@ -291,12 +291,11 @@ class Simulator:
                 self._open_connections.discard(conn)
 
     def _record(self, line, reply, fault):
+        request = Request(line, reply, fault)
         with self._lock:
-            self.requests.append(Request(line, reply, fault))
+            self.requests.append(request)
         if self._log:
-            shown = "(no request)" if not line else line.rstrip(b"\r\n").decode("ascii", "replace")
-            answer = "-" if reply is None else reply.rstrip(b"\r\n").decode("ascii", "replace")
-            self._log(f"{shown}  ->  {answer}" + (f"  [fault: {fault.value}]" if fault else ""))
+            self._log(_log_row(request))
 
     def handle_line(self, line):
         """Answer one request line (bytes, with or without terminator) as CKMonitor would."""
@@ -413,8 +412,8 @@ class _ControlHandler(socketserver.StreamRequestHandler):
 def _log_row(request):
     line = request.line.rstrip(b"\r\n").decode("ascii", "replace") or "(no request)"
     reply = "-" if request.reply is None else request.reply.rstrip(b"\r\n").decode("ascii", "replace")
-    fault = f" [fault: {request.fault.value}]" if request.fault else ""
-    return f"{line} -> {reply}{fault}"
+    fault = f"  [fault: {request.fault.value}]" if request.fault else ""
+    return f"{line}  ->  {reply}{fault}"
 
 
 def _read_request(conn, limit=1024, timeout=10.0):
