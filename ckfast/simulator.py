@@ -221,10 +221,13 @@ class Simulator:
                 self._resolve(ticket)
             return dict(self._tickets)
 
-    def forget(self):
-        """Drop every ticket, as a CKMonitor restart that lost its queue would."""
+    def forget(self, ticket_id=None):
+        """Drop every ticket (or one), as a CKMonitor restart that lost its queue would."""
         with self._lock:
-            self._tickets.clear()
+            if ticket_id is None:
+                self._tickets.clear()
+            else:
+                self._tickets.pop(ticket_id, None)
 
     def inject(self, fault, count=None, seconds=10.0, garbage=GARBAGE):
         """Apply ``fault`` to the next ``count`` connections (None: until ``clear``).

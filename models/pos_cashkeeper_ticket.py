@@ -220,8 +220,9 @@ class PosCashKeeperTicket(models.Model):
                 self.write({"last_reply": raw, "last_error": False})
         elif reply.kind is ReplyKind.CANCELLED:
             self._set_state("cancelled", last_reply=raw, last_error=False, settled_at=now)
-        elif reply.kind is ReplyKind.NOT_FOUND and self.state == "new":
-            # The C never reached CKMonitor: nothing can be collected for this id.
+        elif reply.kind is ReplyKind.NOT_FOUND and not self.queued_at:
+            # CKMonitor never confirmed the C and does not know the id: it never got it, so
+            # nothing can be collected for this id.
             self._set_state("failed", last_reply=raw, settled_at=now,
                             last_error=_("CKMonitor never received this ticket."))
         elif reply.kind is ReplyKind.NOT_FOUND:

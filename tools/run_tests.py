@@ -8,8 +8,10 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
 3. odoo        a throwaway database: install pos_cashkeeper (its log must hold no warning or
                error of ours), ``--test-tags /pos_cashkeeper``, and a skipped test (a tour
                without Chromium, say) counts as a FAILURE, so a green run means it really ran
-4. pytest-odoo the addon's non-browser tests once more through pytest-odoo, on that database
-5. uninstall   the addon uninstalls cleanly from that database
+4. pytest-odoo the addon's tests once more through pytest-odoo, on that database
+5. chaos       tools/chaos.py with 30 payments and injected faults on that database:
+               lost = doubled = unbacked = stuck = 0
+6. uninstall   the addon uninstalls cleanly from that database
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
 Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
@@ -32,7 +34,8 @@ ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
 ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
-SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "uninstall"]
+SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "chaos", "uninstall"]
+CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
 LOG_LINE = re.compile(r"^\S+ \S+ \d+ (?P<level>[A-Z]+) \S+ (?P<logger>[\w.]+): (?P<msg>.*)$")
@@ -163,6 +166,18 @@ def suite_pytest_odoo(results, db, data_dir, tmp):
     results.add("pytest-odoo", counts["passed"], counts["failed"] + counts["skipped"])
 
 
+def suite_chaos(results, db, data_dir, logs):
+    log = logs / "chaos.log"
+    proc = run([PY, REPO / "tools" / "chaos.py", "--payments", str(CHAOS_PAYMENTS), "--db", db,
+                "--data-dir", data_dir], log)
+    text = Path(log).read_text(errors="replace")
+    summary = [line for line in text.splitlines() if line.startswith(("payments", "lost", "doubled", "unbacked",
+                                                                     "stuck", "chaos:"))]
+    print("\n".join("   " + line for line in summary))
+    ok = proc.returncode == 0
+    results.add("chaos", int(ok), int(not ok), f"{CHAOS_PAYMENTS} payments with faults; log {log}")
+
+
 UNINSTALL = f"""
 module = env['ir.module.module'].search([('name', '=', '{MODULE}')])
 module.button_immediate_uninstall()
@@ -204,9 +219,11 @@ def main():
             suite_ruff(results)
         if "ckfast" in wanted:
             suite_ckfast(results, tmp)
-        if wanted & {"odoo", "pytest-odoo", "uninstall"} and suite_odoo(results, db, data_dir, logs):
+        if wanted & {"odoo", "pytest-odoo", "chaos", "uninstall"} and suite_odoo(results, db, data_dir, logs):
                 if "pytest-odoo" in wanted:
                     suite_pytest_odoo(results, db, data_dir, tmp)
+                if "chaos" in wanted:
+                    suite_chaos(results, db, data_dir, logs)
                 if "uninstall" in wanted:
                     suite_uninstall(results, db, data_dir, logs)
     finally:

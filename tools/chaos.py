@@ -1,0 +1,363 @@
+"""Chaos run: many CashKeeper payments through the real controller while faults are injected.
+
+    tools/dev chaos [--payments 200] [--fault-rate 0.3] [--concurrency 4] [--db NAME] [--seed N]
+
+Starts an Odoo server (threaded, so requests really run concurrently) on a database with
+pos_cashkeeper installed (a new one unless --db is given), an in-process CKMonitor simulator, and
+a "drawer" thread that pays (85 %) or cancels tickets after a random delay. Worker threads play
+cashiers on two POS configs sharing that one CKMonitor: start a payment, retry it when CKMonitor
+could not be reached, poll until it settles, and sometimes cancel while it is pending. Before a
+request, with probability --fault-rate, one fault is injected:
+
+  CKMonitor side: refuse, reset, close, delay, garbage, half, silent (simulator fault modes),
+                  forget (CKMonitor loses the ticket);
+  POS side:       double_start (two concurrent starts of one line: double click / two tabs),
+                  two_tabs (two concurrent polls), network_drop (the browser loses an answer).
+
+At the end every ticket still pending at the drawer is settled, the ledger's watch cron runs
+once, and the run is reconciled against CKMonitor's (the simulator's) own ticket table:
+
+  lost      a ticket CKMonitor says is paid whose line the POS did not complete, and which the
+            ledger does not flag as paid after abandon
+  doubled   a payment line with more than one ticket paid at the drawer, or completed twice
+  unbacked  a ledger ticket marked paid without CKMonitor's OK|OK
+  stuck     a ledger ticket still open (may take cash) with no explanation
+Exits non-zero unless all four are 0.
+"""
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from ckfast.simulator import Simulator, TicketState  # noqa: E402
+
+PY = os.environ.get("CK_PY", sys.executable)
+ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
+ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
+SIM_FAULTS = ["refuse", "reset", "close", "delay", "garbage", "half", "silent", "forget"]
+POS_FAULTS = ["double_start", "two_tabs", "network_drop"]
+FINAL = {"paid", "cancelled", "failed", "anomaly", "paid_after_abandon"}
+
+SETUP = """
+import json
+admin = env.ref("base.user_admin")
+admin.password = "chaos"
+company = admin.company_id
+journal = env["account.journal"].search([("code", "=", "CKX"), ("company_id", "=", company.id)], limit=1) \\
+    or env["account.journal"].create({{"name": "CashKeeper chaos", "type": "bank", "code": "CKX",
+                                       "company_id": company.id}})
+method = env["pos.payment.method"].create({{
+    "name": "CashKeeper chaos", "journal_id": journal.id, "payment_method_type": "terminal",
+    "use_payment_terminal": "cashkeeper", "cashkeeper_host": "127.0.0.1", "cashkeeper_port": {port},
+    "cashkeeper_connect_timeout": 0.5, "cashkeeper_read_timeout": 0.5, "company_id": company.id,
+}})
+sessions = []
+for name in ("Chaos A", "Chaos B"):
+    config = env["pos.config"].create({{"name": name, "payment_method_ids": [(6, 0, method.ids)]}})
+    config.with_user(admin).open_ui()
+    config.current_session_id.set_opening_control(0, "")
+    sessions.append(config.current_session_id.id)
+env.cr.commit()
+print("CHAOS-SETUP " + json.dumps({{"method": method.id, "sessions": sessions}}))
+"""
+
+RECONCILE = """
+import json
+tickets = env["pos.cashkeeper.ticket"]
+tickets._cron_watch_open_tickets(older_than_seconds=0)
+env.cr.commit()
+rows = tickets.sudo().search([("payment_method_id", "=", {method})])
+print("CHAOS-LEDGER " + json.dumps([{{"name": t.name, "state": t.state, "line": t.payment_uuid,
+    "attempts": t.attempts, "error": t.last_error or ""}} for t in rows]))
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Odoo:
+    def __init__(self, db, data_dir, log):
+        self.db, self.data_dir, self.log = db, data_dir, log
+        self.port = free_port()
+        self.proc = None
+
+    def cmd(self, *args, command=()):
+        pg = [f"{opt}={os.environ[env]}" for env, opt in
+              (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")) if os.environ.get(env)]
+        return [PY, str(ODOO_SRC / "odoo-bin"), *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
+                f"--data-dir={self.data_dir}", "-d", self.db, *pg, "--max-cron-threads=0", *args]
+
+    def shell(self, script, marker):
+        with open(self.log, "a") as log:
+            out = subprocess.run(self.cmd("--no-http", command=["shell"]), input=script, text=True,
+                                 stdout=subprocess.PIPE, stderr=log, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith(marker + " "):
+                return json.loads(line[len(marker) + 1:])
+        sys.exit(f"chaos: `{marker}` step failed; see {self.log}")
+
+    def install(self):
+        with open(self.log, "a") as log:
+            subprocess.run(self.cmd("-i", "pos_cashkeeper", "--stop-after-init", "--no-http"), stdout=log,
+                           stderr=subprocess.STDOUT, check=True)
+
+    def start(self):
+        log = open(self.log, "a")  # noqa: SIM115 - kept open for the server's lifetime
+        self.proc = subprocess.Popen(self.cmd(f"--http-port={self.port}", "--http-interface=127.0.0.1",
+                                              f"--db-filter=^{self.db}$"), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/web/login", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.3)
+        sys.exit(f"chaos: Odoo did not start; see {self.log}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Run:
+    def __init__(self, args, odoo, sim, method, sessions):
+        self.args, self.odoo, self.sim = args, odoo, sim
+        self.method, self.sessions = method, sessions
+        self.rng = random.Random(args.seed)
+        self.lock = threading.Lock()
+        self.faults = collections.Counter()
+        self.pos_paid = collections.Counter()  # line -> times the POS completed it
+        self.lines = {}  # line -> (session, outcome as the POS saw it)
+        self.errors = collections.Counter()
+        self.counter = iter(range(args.payments))
+
+    # -- the drawer ---------------------------------------------------------------------------
+    def drawer(self, stop):
+        """Customers at the drawer: pay most tickets, cancel some, after a random delay."""
+        due = {}
+        while not stop.is_set():
+            now = time.monotonic()
+            for ticket in self.sim.tickets().values():
+                if ticket.state is TicketState.PENDING and ticket.ticket_id not in due:
+                    with self.lock:
+                        due[ticket.ticket_id] = (now + self.rng.uniform(0.05, 0.6),
+                                                 "cancel" if self.rng.random() < 0.1 else "pay")
+            for ticket_id, (at, outcome) in list(due.items()):
+                if at <= now:
+                    with contextlib.suppress(KeyError, ValueError):  # forgotten, or settled meanwhile
+                        getattr(self.sim, outcome)(ticket_id)
+                    due[ticket_id] = (float("inf"), outcome)
+            time.sleep(0.02)
+
+    # -- faults -------------------------------------------------------------------------------
+    def maybe_fault(self, line_ticket=None):
+        """Maybe inject one fault; return a POS-side fault name for the caller to act out."""
+        with self.lock:
+            if self.rng.random() >= self.args.fault_rate:
+                return None
+            kind = self.rng.choice(SIM_FAULTS + POS_FAULTS)
+            self.faults[kind] += 1
+        if kind in POS_FAULTS:
+            return kind
+        if kind == "forget":
+            if line_ticket:
+                self.sim.forget(line_ticket)
+        elif kind == "refuse":
+            self.sim.inject("refuse")
+            threading.Timer(0.3, self.sim.clear_faults).start()
+        else:
+            self.sim.inject(kind, count=1, seconds=0.8)  # delay: longer than the 0.5 s timeout
+        return None
+
+    # -- a cashier ----------------------------------------------------------------------------
+    def call(self, http, action, **params):
+        response = http.post(f"{self.odoo.url}/pos_cashkeeper/payment/{action}", timeout=30, json={
+            "jsonrpc": "2.0", "method": "call", "id": 1,
+            "params": {"payment_method_id": self.method, **params}})
+        body = response.json()
+        if "error" in body:
+            raise RuntimeError(body["error"]["data"]["message"])
+        return body["result"]
+
+    def cashier(self):
+        http = requests.Session()
+        auth = http.post(f"{self.odoo.url}/web/session/authenticate", timeout=30, json={
+            "jsonrpc": "2.0", "params": {"db": self.odoo.db, "login": "admin", "password": "chaos"}}).json()
+        if "error" in auth:
+            sys.exit(f"chaos: login failed: {auth['error']}")
+        for _ in self.counter:
+            session = self.rng.choice(self.sessions)
+            line = str(uuid.uuid4())
+            amount = round(self.rng.uniform(0.05, 300), 2)
+            try:
+                outcome = self.pay(http, session, line, amount)
+            except (RuntimeError, requests.RequestException) as e:
+                outcome = "error"
+                with self.lock:
+                    self.errors[str(e)[:80]] += 1
+            with self.lock:
+                self.lines[line] = (session, outcome)
+
+    def pay(self, http, session, line, amount):
+        params = {"session_id": session, "payment_uuid": line}
+        start = dict(params, amount=amount, order_uuid=str(uuid.uuid4()), order_ref="chaos")
+        result = None
+        for _ in range(20):  # the cashier presses Retry while CKMonitor cannot be reached
+            fault = self.maybe_fault()
+            if fault == "double_start":
+                results = self.concurrently(lambda: self.call(http, "start", **start), 2)
+                tickets = {r["ticket"] for r in results if isinstance(r, dict)}
+                if len(tickets) > 1:
+                    raise RuntimeError(f"double start gave two tickets {tickets}")
+                result = next((r for r in results if isinstance(r, dict)), None)
+            else:
+                result = self.call(http, "start", **start)
+            if result and not (result["state"] == "new" and result["message"]):
+                break
+            time.sleep(0.2)
+        if result is None or (result["state"] == "new" and result["message"]):
+            result = self.call(http, "cancel", **params)  # give up: the cashier removes the line
+            return "gave_up_" + result["state"]
+        abandon = self.rng.random() < 0.05
+        deadline = time.monotonic() + 60
+        while result["state"] not in FINAL and result["state"] != "abandoned":
+            if time.monotonic() > deadline:
+                return "timeout_" + result["state"]
+            time.sleep(0.1)
+            if abandon and result["state"] == "pending":
+                result = self.call(http, "cancel", **params)
+                break
+            fault = self.maybe_fault(result.get("ticket"))
+            if fault == "two_tabs":
+                results = self.concurrently(lambda: self.call(http, "status", **params), 2)
+                result = next((r for r in results if isinstance(r, dict)), result)
+            elif fault == "network_drop":
+                with contextlib.suppress(requests.RequestException):  # the answer is lost on its way back
+                    http.post(f"{self.odoo.url}/pos_cashkeeper/payment/status", timeout=0.001,
+                              json={"jsonrpc": "2.0", "method": "call",
+                                    "params": {"payment_method_id": self.method, **params}})
+            else:
+                result = self.call(http, "status", **params)
+        if result["state"] == "paid":
+            with self.lock:
+                self.pos_paid[line] += 1
+        return result["state"]
+
+    @staticmethod
+    def concurrently(fn, n):
+        results = [None] * n
+
+        def run(i):
+            try:
+                results[i] = fn()
+            except Exception as e:  # reported by the caller
+                results[i] = e
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+
+def reconcile(run, ledger):
+    sim_tickets = run.sim.tickets()
+    by_name = {t["name"]: t for t in ledger}
+    paid_at_drawer = {name for name, t in sim_tickets.items() if t.state is TicketState.PAID}
+    lost = [n for n in paid_at_drawer if n not in by_name
+            or (by_name[n]["state"] == "paid" and not run.pos_paid[by_name[n]["line"]])
+            or by_name[n]["state"] not in ("paid", "paid_after_abandon")]
+    lines_paid = collections.Counter(by_name[n]["line"] for n in paid_at_drawer if n in by_name)
+    doubled = [line for line, n in lines_paid.items() if n > 1] + [line for line, n in run.pos_paid.items() if n > 1]
+    unbacked = [t["name"] for t in ledger if t["state"] in ("paid", "paid_after_abandon")
+                and t["name"] not in paid_at_drawer]
+    pos_without_ledger = [line for line in run.pos_paid if not any(
+        t["line"] == line and t["state"] == "paid" for t in ledger)]
+    stuck = [t["name"] for t in ledger if t["state"] in ("new", "queued", "pending", "abandoned")]
+    return {"lost": lost, "doubled": doubled, "unbacked": unbacked + pos_without_ledger, "stuck": stuck}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--payments", type=int, default=200)
+    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--db", help="existing database with pos_cashkeeper installed (default: a new one)")
+    parser.add_argument("--data-dir", help="Odoo data dir of --db")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    args.seed = args.seed if args.seed is not None else random.randrange(10**6)
+
+    tmp = Path(tempfile.mkdtemp(prefix="ck-chaos-"))
+    log = tmp / "odoo.log"
+    db = args.db or f"ck_chaos_{os.getpid()}"
+    odoo = Odoo(db, args.data_dir or tmp / "data", log)
+    print(f"chaos: seed {args.seed}, {args.payments} payments, fault rate {args.fault_rate}, "
+          f"{args.concurrency} cashiers; log {log}", flush=True)
+    if not args.db:
+        print(f"chaos: creating database {db} (about a minute)", flush=True)
+        odoo.install()
+    with Simulator(port=0, pay_after=None) as sim:
+        setup = odoo.shell(SETUP.format(port=sim.port), "CHAOS-SETUP")
+        odoo.start()
+        run = Run(args, odoo, sim, setup["method"], setup["sessions"])
+        stop = threading.Event()
+        drawer = threading.Thread(target=run.drawer, args=(stop,), daemon=True)
+        drawer.start()
+        started = time.monotonic()
+        cashiers = [threading.Thread(target=run.cashier) for _ in range(args.concurrency)]
+        for c in cashiers:
+            c.start()
+        for c in cashiers:
+            c.join()
+        elapsed = time.monotonic() - started
+        stop.set()
+        sim.clear_faults()
+        sim.settle_all(TicketState.PAID)  # customers who paid after the cashier gave up
+        odoo.stop()
+        ledger = odoo.shell(RECONCILE.format(method=setup["method"]), "CHAOS-LEDGER")
+    if not args.db:
+        subprocess.run(["dropdb", "--if-exists", db], check=False)
+    problems = reconcile(run, ledger)
+
+    outcomes = collections.Counter(outcome for _, outcome in run.lines.values())
+    states = collections.Counter(t["state"] for t in ledger)
+    print(f"\n{'payments':<28}{len(run.lines):>6}   in {elapsed:.0f} s")
+    print(f"{'drawer tickets':<28}{len(ledger):>6}")
+    for name, counter in (("POS outcome", outcomes), ("ledger state", states), ("fault injected", run.faults),
+                          ("error", run.errors)):
+        for key, count in sorted(counter.items()):
+            print(f"{name + ': ' + key:<40}{count:>6}")
+    for key in ("lost", "doubled", "unbacked", "stuck"):
+        print(f"{key + ' =':<28}{len(problems[key]):>6}  {' '.join(problems[key][:5])}")
+    ok = not any(problems.values()) and len(run.lines) == args.payments and not run.errors
+    print("chaos: OK" if ok else "chaos: FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
