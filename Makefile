@@ -1,8 +1,10 @@
 # Shortcuts for tools/dev (ODOO_SRC and the other variables of tools/dev apply).
-.PHONY: setup demo test
+.PHONY: setup demo test chaos
 setup:
 	tools/dev setup
 demo:
 	tools/dev demo
 test:
 	tools/dev test
+chaos:
+	tools/dev chaos

@@ -22,10 +22,11 @@ class CashKeeperController(http.Controller):
         _check_uuid(payment_uuid, _("payment line"))
         if order_uuid:
             _check_uuid(order_uuid, _("order"))
-        order_ref = order_ref if isinstance(order_ref, str) else ""
+        # Stored for the ledger only (never sent to CKMonitor): keep it printable and short.
+        order_ref = "".join(c for c in order_ref if c.isprintable())[:64] if isinstance(order_ref, str) else ""
         tickets = request.env["pos.cashkeeper.ticket"].sudo()
         return tickets._cashkeeper_start(method.sudo(), session.sudo(), payment_uuid, amount,
-                                         order_uuid=order_uuid, order_ref=order_ref[:64])
+                                         order_uuid=order_uuid, order_ref=order_ref)
 
     @http.route("/pos_cashkeeper/payment/status", type="json", auth="user", methods=["POST"])
     def status(self, payment_method_id, session_id, payment_uuid, **ignored):

@@ -31,6 +31,7 @@ from ..ckfast import (
     TicketConflict,
     encode_amount,
 )
+from ..ckfast.protocol import AMOUNT_MAX
 
 _logger = logging.getLogger(__name__)
 
@@ -291,6 +292,9 @@ class PosCashKeeperTicket(models.Model):
                               "negative amounts."))
         if float_is_zero(amount, precision_rounding=currency.rounding):
             raise UserError(_("The amount to collect must be more than zero."))
+        if amount > AMOUNT_MAX:
+            raise UserError(_("The amount %(amount)s is above the %(max)s limit of a CashKeeper payment.",
+                              amount=amount, max=AMOUNT_MAX))
         if float_compare(amount, currency.round(amount), precision_rounding=currency.rounding / 100):
             raise UserError(_("The amount %(amount)s has more decimals than %(currency)s allows.",
                               amount=amount, currency=currency.name))

@@ -99,6 +99,32 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.sim.pay(first["ticket"])
         self.assertEqual(self.status(self.pos_session, line)[0]["state"], "paid")
 
+    def test_faults_while_polling_keep_the_ticket_open_then_it_settles(self):
+        """Every CKMonitor fault during polling leaves the ticket open (never paid, never
+        dropped) with a warning; once CKMonitor answers again, OK|OK completes it."""
+        first, _, line = self.start_payment(self.pos_session)
+        for fault in ("refuse", "reset", "close", "delay", "garbage", "half", "silent"):
+            with self.subTest(fault=fault):
+                self.sim.clear_faults()
+                self.sim.inject(fault, seconds=1.5)
+                result, _ = self.status(self.pos_session, line)
+                self.assertEqual((result["state"], result["final"]), ("queued", False))
+                self.assertTrue(result["message"])
+        self.sim.clear_faults()
+        self.sim.pay(first["ticket"])
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual((result["state"], result["message"]), ("paid", False))
+        self.assertEqual(list(self.sim.tickets()), [first["ticket"]])
+
+    def test_drawer_pays_while_odoo_is_away_and_the_next_status_call_finds_it(self):
+        """Nothing in the ledger depends on the HTTP session or the process: a new login (as
+        after an Odoo restart) asking about the line gets the payment made meanwhile."""
+        first, _, line = self.start_payment(self.pos_session)
+        self.sim.pay(first["ticket"])
+        self.authenticate(None, None)
+        result, _ = self.status(self.pos_session, line)
+        self.assertEqual(result["state"], "paid")
+
     def test_unreachable_during_polling_is_not_paid_nor_dropped(self):
         first, _, line = self.start_payment(self.pos_session)
         self.sim.inject("refuse")
@@ -183,6 +209,26 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.assertEqual(self.sim.requests, [])
         self.assertFalse(self.env["pos.cashkeeper.ticket"].search([("session_id", "=", self.pos_session.id)]))
 
+    def test_hostile_amounts_and_strings_are_refused(self):
+        for amount, message in ((float("nan"), "must be a number"), (float("inf"), "must be a number"),
+                                (-0.01, "refunds"), (10**30, "above the"), ([1], "must be a number"),
+                                ({"amount": 1}, "must be a number")):
+            with self.subTest(amount=amount):
+                result, error, _ = self.start_payment(self.pos_session, amount)
+                self.assertIn(message, error)
+        for params in ({"payment_uuid": "x" * 10000}, {"payment_uuid": "ünï-cødé"}, {"payment_uuid": 5},
+                       {"order_uuid": "a" * 65}, {"payment_uuid": "a\u0000b"}):
+            with self.subTest(params=list(params)):
+                _, error, _ = self.start_payment(self.pos_session, **params)
+                self.assertIn("Invalid", error)
+        self.assertEqual(self.sim.requests, [])
+
+    def test_oversize_order_reference_is_cut_not_sent(self):
+        result, _, _ = self.start_payment(self.pos_session, order_ref="R|\r\n\x00" * 1000)
+        ticket = self.ticket(result["ticket"])
+        self.assertEqual(ticket.order_ref, "R|" * 32)
+        self.assertNotIn(b"R|", b"".join(r.line for r in self.sim.requests))
+
     def test_resuming_with_another_amount_is_refused(self):
         _, _, line = self.start_payment(self.pos_session, 10)
         result, error, _ = self.start_payment(self.pos_session, 20, payment_uuid=line)
@@ -215,6 +261,11 @@ class TestCashKeeperAccess(CashKeeperHttpCommon):
     def test_user_without_pos_rights(self):
         new_test_user(self.env, login="clerk", password="clerk", groups="base.group_user")
         _, error, _ = self.start_payment(self.pos_session, login="clerk")
+        self.assertRefused(error, "Only Point of Sale users")
+
+    def test_portal_user(self):
+        new_test_user(self.env, login="ck_portal", password="ck_portal", groups="base.group_portal")
+        _, error, _ = self.start_payment(self.pos_session, login="ck_portal")
         self.assertRefused(error, "Only Point of Sale users")
 
     def test_unauthenticated(self):

@@ -49,3 +49,13 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.age(tickets)
         self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
         self.assertEqual(tickets.state, "paid_after_abandon")
+
+    def test_double_click_on_the_payment_method_makes_one_ticket(self):
+        tickets = self.run_tour("CashKeeperDoubleClickTour")
+        self.assertPaidOnce(tickets)
+
+    def test_browser_offline_while_polling_then_back_completes_once(self):
+        """The POS loses Odoo while the drawer waits; the customer pays meanwhile; when the
+        network is back the line completes with that same ticket."""
+        tickets = self.run_tour("CashKeeperOfflineTour")
+        self.assertPaidOnce(tickets)

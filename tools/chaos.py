@@ -12,7 +12,10 @@ request, with probability --fault-rate, one fault is injected:
   CKMonitor side: refuse, reset, close, delay, garbage, half, silent (simulator fault modes),
                   forget (CKMonitor loses the ticket);
   POS side:       double_start (two concurrent starts of one line: double click / two tabs),
-                  two_tabs (two concurrent polls), network_drop (the browser loses an answer).
+                  two_tabs (two concurrent polls), network_drop (the browser loses an answer);
+  Odoo side:      odoo_restart (the server stops and starts again while the drawer keeps taking
+                  cash; at most --restarts times). Cashiers keep retrying while Odoo is down,
+                  as the POS does.
 
 At the end every ticket still pending at the drawer is settled, the ledger's watch cron runs
 once, and the run is reconciled against CKMonitor's (the simulator's) own ticket table:
@@ -51,6 +54,7 @@ ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
 ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 SIM_FAULTS = ["refuse", "reset", "close", "delay", "garbage", "half", "silent", "forget"]
 POS_FAULTS = ["double_start", "two_tabs", "network_drop"]
+SERVER_FAULTS = ["odoo_restart"]
 FINAL = {"paid", "cancelled", "failed", "anomaly", "paid_after_abandon"}
 
 SETUP = """
@@ -153,6 +157,7 @@ class Run:
         self.lines = {}  # line -> (session, outcome as the POS saw it)
         self.errors = collections.Counter()
         self.counter = iter(range(args.payments))
+        self.restart_lock = threading.Lock()
 
     # -- the drawer ---------------------------------------------------------------------------
     def drawer(self, stop):
@@ -178,10 +183,16 @@ class Run:
         with self.lock:
             if self.rng.random() >= self.args.fault_rate:
                 return None
-            kind = self.rng.choice(SIM_FAULTS + POS_FAULTS)
+            restarts_left = self.faults["odoo_restart"] < self.args.restarts
+            kind = self.rng.choice(SIM_FAULTS + POS_FAULTS + (SERVER_FAULTS if restarts_left else []))
             self.faults[kind] += 1
         if kind in POS_FAULTS:
             return kind
+        if kind == "odoo_restart":
+            with self.restart_lock:
+                self.odoo.stop()
+                self.odoo.start()
+            return None
         if kind == "forget":
             if line_ticket:
                 self.sim.forget(line_ticket)
@@ -194,9 +205,17 @@ class Run:
 
     # -- a cashier ----------------------------------------------------------------------------
     def call(self, http, action, **params):
-        response = http.post(f"{self.odoo.url}/pos_cashkeeper/payment/{action}", timeout=30, json={
-            "jsonrpc": "2.0", "method": "call", "id": 1,
-            "params": {"payment_method_id": self.method, **params}})
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                response = http.post(f"{self.odoo.url}/pos_cashkeeper/payment/{action}", timeout=30, json={
+                    "jsonrpc": "2.0", "method": "call", "id": 1,
+                    "params": {"payment_method_id": self.method, **params}})
+                break
+            except requests.ConnectionError:  # Odoo restarting: the POS keeps trying
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
         body = response.json()
         if "error" in body:
             raise RuntimeError(body["error"]["data"]["message"])
@@ -306,6 +325,7 @@ def main():
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--fault-rate", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--restarts", type=int, default=1, help="Odoo restarts to inject at most (default 1)")
     parser.add_argument("--db", help="existing database with pos_cashkeeper installed (default: a new one)")
     parser.add_argument("--data-dir", help="Odoo data dir of --db")
     parser.add_argument("--seed", type=int, default=None)
@@ -317,7 +337,7 @@ def main():
     db = args.db or f"ck_chaos_{os.getpid()}"
     odoo = Odoo(db, args.data_dir or tmp / "data", log)
     print(f"chaos: seed {args.seed}, {args.payments} payments, fault rate {args.fault_rate}, "
-          f"{args.concurrency} cashiers; log {log}", flush=True)
+          f"{args.concurrency} cashiers, up to {args.restarts} Odoo restart(s); log {log}", flush=True)
     if not args.db:
         print(f"chaos: creating database {db} (about a minute)", flush=True)
         odoo.install()

@@ -110,3 +110,64 @@ registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
             ReceiptScreen.isShown(),
         ].flat(Infinity),
 });
+
+registry.category("web_tour.tours").add("CashKeeperDoubleClickTour", {
+    steps: () =>
+        [
+            Chrome.startPoS(),
+            Dialog.confirm("Open Register"),
+            ProductScreen.addOrderline("Desk Pad", "1"),
+            ProductScreen.clickPayButton(),
+            {
+                content: "double-click the CashKeeper payment method",
+                trigger: `.paymentmethods .button.paymentmethod .payment-name:contains("CashKeeper")`,
+                run: ({ anchor }) => {
+                    anchor.click();
+                    anchor.click();
+                },
+            },
+            dialogSays("already an electronic payment in progress"),
+            waitingForCash,
+            drawer("pay-all"),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+// The browser loses Odoo for a while (POS offline): requests to our endpoints fail as a lost
+// connection does, then the network comes back.
+function odooUnreachableFor(ms) {
+    return {
+        content: `Odoo unreachable from the browser for ${ms} ms`,
+        trigger: "body",
+        run: () => {
+            const { open, send } = XMLHttpRequest.prototype;
+            XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+                this.ckUrl = String(url);
+                return open.call(this, method, url, ...rest);
+            };
+            XMLHttpRequest.prototype.send = function (...args) {
+                if (this.ckUrl.includes("/pos_cashkeeper/")) {
+                    setTimeout(() => this.dispatchEvent(new ProgressEvent("error")), 10);
+                    return;
+                }
+                return send.apply(this, args);
+            };
+            setTimeout(() => Object.assign(XMLHttpRequest.prototype, { open, send }), ms);
+        },
+    };
+}
+
+registry.category("web_tour.tours").add("CashKeeperOfflineTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            odooUnreachableFor(2000),
+            {
+                content: "the line says Odoo is unreachable and keeps waiting",
+                trigger: ".paymentlines .cashkeeper_info:contains('No connection to Odoo')",
+            },
+            drawer("pay-all"), // the customer pays while the POS is offline
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
