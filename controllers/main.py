@@ -35,8 +35,13 @@ class CashKeeperController(http.Controller):
 
     @http.route("/pos_cashkeeper/payment/cancel", type="json", auth="user", methods=["POST"])
     def cancel(self, payment_method_id, session_id, payment_uuid, **ignored):
-        """The cashier gives up: paid tickets complete, pending ones are abandoned (and watched)."""
-        return self._checked_ticket(payment_method_id, session_id, payment_uuid)._cashkeeper_abandon()
+        """The cashier gives up or removes the line: paid tickets complete it, pending ones are
+        abandoned (and watched). A line that never started a ticket has nothing to cancel."""
+        method, session = self._checked_method_and_session(payment_method_id, session_id)
+        ticket = self._line_ticket(method, session, payment_uuid)
+        if not ticket:
+            return {"ticket": False, "state": "none", "final": True, "message": False, "attempts": 0}
+        return ticket._cashkeeper_abandon()
 
     # -- access ------------------------------------------------------------------------------
     def _checked_method_and_session(self, payment_method_id, session_id):
@@ -63,10 +68,16 @@ class CashKeeperController(http.Controller):
 
     def _checked_ticket(self, payment_method_id, session_id, payment_uuid):
         method, session = self._checked_method_and_session(payment_method_id, session_id)
+        ticket = self._line_ticket(method, session, payment_uuid)
+        if not ticket:
+            raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
+        return ticket
+
+    def _line_ticket(self, method, session, payment_uuid):
         _check_uuid(payment_uuid, _("payment line"))
         ticket = request.env["pos.cashkeeper.ticket"].sudo()._latest_ticket(payment_uuid)
-        if not ticket or ticket.session_id != session or ticket.payment_method_id != method:
-            raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
+        if ticket.session_id != session or ticket.payment_method_id != method:
+            return ticket.browse()  # another session's line is none of this caller's business
         return ticket
 
 

@@ -209,7 +209,9 @@ class PosCashKeeperTicket(models.Model):
             return
         raw, now = _raw(reply.raw), fields.Datetime.now()
         if reply.kind is ReplyKind.PAID:
-            late = self.state == "abandoned" or (watching and self.state == "new")
+            # Late only when no POS is there to take it (the cron asks); a POS asking, even about
+            # a ticket its cashier abandoned, completes its line with it.
+            late = watching and self.state in ("abandoned", "new")
             self._set_state("paid_after_abandon" if late else "paid", last_reply=raw, last_error=False,
                             settled_at=now)
         elif reply.kind is ReplyKind.PENDING:

@@ -159,6 +159,20 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.assertEqual(self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets(), 1)
         self.assertEqual(ticket.state, "paid_after_abandon")
 
+    def test_line_removed_after_cancel_but_drawer_paid_meanwhile_completes_instead(self):
+        """While the POS still has the line, OK|OK completes it, even if the cashier had
+        cancelled: only a payment nobody is there to take is 'paid after abandon'."""
+        first, _, line = self.start_payment(self.pos_session)
+        self.assertEqual(self.status(self.pos_session, line, action="cancel")[0]["state"], "abandoned")
+        self.sim.pay(first["ticket"])
+        result, _ = self.status(self.pos_session, line, action="cancel")  # the cashier removes the line
+        self.assertEqual(result["state"], "paid")
+
+    def test_cancel_of_a_line_that_never_started_a_ticket(self):
+        result, error = self.status(self.pos_session, "1234-never-started", action="cancel")
+        self.assertEqual((result["state"], result["ticket"], error), ("none", False, None))
+        self.assertEqual(self.sim.requests, [])
+
     def test_cashier_cancel_when_already_paid_completes_instead(self):
         first, _, line = self.start_payment(self.pos_session)
         self.sim.pay(first["ticket"])

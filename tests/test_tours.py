@@ -46,6 +46,8 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
     def test_cashier_cancels_then_drawer_pays_is_flagged(self):
         tickets = self.run_tour("CashKeeperAbandonTour")
         self.assertEqual(tickets.state, "abandoned")
+        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
+        self.assertEqual(order.payment_ids.payment_method_id, self.bank_payment_method)
         self.age(tickets)
         self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
         self.assertEqual(tickets.state, "paid_after_abandon")

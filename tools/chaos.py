@@ -20,10 +20,10 @@ request, with probability --fault-rate, one fault is injected:
 At the end every ticket still pending at the drawer is settled, the ledger's watch cron runs
 once, and the run is reconciled against CKMonitor's (the simulator's) own ticket table:
 
-  lost      a ticket CKMonitor says is paid whose line the POS did not complete, and which the
-            ledger does not flag as paid after abandon
+  lost      a ticket CKMonitor holds as paid (or answered OK|OK for) whose line the POS did not
+            complete, and which the ledger does not flag as paid after abandon
   doubled   a payment line with more than one ticket paid at the drawer, or completed twice
-  unbacked  a ledger ticket marked paid without CKMonitor's OK|OK
+  unbacked  a ledger ticket marked paid, or a POS line completed, without CKMonitor's OK|OK
   stuck     a ledger ticket still open (may take cash) with no explanation
 Exits non-zero unless all four are 0.
 """
@@ -156,6 +156,7 @@ class Run:
         self.pos_paid = collections.Counter()  # line -> times the POS completed it
         self.lines = {}  # line -> (session, outcome as the POS saw it)
         self.errors = collections.Counter()
+        self.errors_while_polling = collections.Counter()
         self.counter = iter(range(args.payments))
         self.restart_lock = threading.Lock()
 
@@ -253,7 +254,10 @@ class Run:
                     raise RuntimeError(f"double start gave two tickets {tickets}")
                 result = next((r for r in results if isinstance(r, dict)), None)
             else:
-                result = self.call(http, "start", **start)
+                try:
+                    result = self.call(http, "start", **start)
+                except RuntimeError:  # a failing start: the cashier presses Retry
+                    result = None
             if result and not (result["state"] == "new" and result["message"]):
                 break
             time.sleep(0.2)
@@ -279,7 +283,11 @@ class Run:
                               json={"jsonrpc": "2.0", "method": "call",
                                     "params": {"payment_method_id": self.method, **params}})
             else:
-                result = self.call(http, "status", **params)
+                try:
+                    result = self.call(http, "status", **params)
+                except RuntimeError as e:  # a failing poll: the POS shows it and keeps polling
+                    with self.lock:
+                        self.errors_while_polling[str(e)[:60]] += 1
         if result["state"] == "paid":
             with self.lock:
                 self.pos_paid[line] += 1
@@ -304,20 +312,25 @@ class Run:
 
 
 def reconcile(run, ledger):
-    sim_tickets = run.sim.tickets()
+    """Compare the ledger and the cashiers' view with what CKMonitor (the simulator) said and holds."""
     by_name = {t["name"]: t for t in ledger}
-    paid_at_drawer = {name for name, t in sim_tickets.items() if t.state is TicketState.PAID}
+    # CKMonitor answered OK|OK for these (even if it forgot them later, or the answer was lost).
+    said_paid = {r.line[2:].strip().decode() for r in run.sim.requests
+                 if r.line.startswith(b"S|") and r.reply == b"OK|OK\r\n"}
+    paid_at_drawer = said_paid | {n for n, t in run.sim.tickets().items() if t.state is TicketState.PAID}
+    # A ticket CKMonitor forgot after paying it, before anyone heard OK|OK, is an anomaly flagged
+    # for the manager to check against the CashKeeper's own records: explained, not lost.
     lost = [n for n in paid_at_drawer if n not in by_name
-            or (by_name[n]["state"] == "paid" and not run.pos_paid[by_name[n]["line"]])
-            or by_name[n]["state"] not in ("paid", "paid_after_abandon")]
+            or by_name[n]["state"] not in ("paid", "paid_after_abandon", "anomaly")
+            or (by_name[n]["state"] == "paid" and not run.pos_paid[by_name[n]["line"]])]
     lines_paid = collections.Counter(by_name[n]["line"] for n in paid_at_drawer if n in by_name)
     doubled = [line for line, n in lines_paid.items() if n > 1] + [line for line, n in run.pos_paid.items() if n > 1]
     unbacked = [t["name"] for t in ledger if t["state"] in ("paid", "paid_after_abandon")
-                and t["name"] not in paid_at_drawer]
-    pos_without_ledger = [line for line in run.pos_paid if not any(
+                and t["name"] not in said_paid]
+    unbacked += [f"line:{line}" for line in run.pos_paid if not any(
         t["line"] == line and t["state"] == "paid" for t in ledger)]
     stuck = [t["name"] for t in ledger if t["state"] in ("new", "queued", "pending", "abandoned")]
-    return {"lost": lost, "doubled": doubled, "unbacked": unbacked + pos_without_ledger, "stuck": stuck}
+    return {"lost": lost, "doubled": doubled, "unbacked": unbacked, "stuck": stuck}
 
 
 def main():
@@ -369,11 +382,18 @@ def main():
     print(f"\n{'payments':<28}{len(run.lines):>6}   in {elapsed:.0f} s")
     print(f"{'drawer tickets':<28}{len(ledger):>6}")
     for name, counter in (("POS outcome", outcomes), ("ledger state", states), ("fault injected", run.faults),
-                          ("error", run.errors)):
+                          ("error", run.errors), ("retried after error", run.errors_while_polling)):
         for key, count in sorted(counter.items()):
             print(f"{name + ': ' + key:<40}{count:>6}")
     for key in ("lost", "doubled", "unbacked", "stuck"):
         print(f"{key + ' =':<28}{len(problems[key]):>6}  {' '.join(problems[key][:5])}")
+    by_name = {t["name"]: t for t in ledger}
+    for name in sorted({n for key in problems for n in problems[key] if n in by_name})[:10]:
+        row = by_name[name]
+        seen = [f"{r.line.strip().decode()}->{(r.reply or b'-').strip().decode('ascii', 'replace')}"
+                f"{'/' + r.fault.value if r.fault else ''}" for r in sim.requests if name.encode() in r.line]
+        print(f"  {name}: ledger {row['state']} (attempts {row['attempts']}, {row['error'] or 'no error'}); "
+              f"POS {run.lines.get(row['line'], ('', '?'))[1]}; CKMonitor saw {', '.join(seen)}")
     ok = not any(problems.values()) and len(run.lines) == args.payments and not run.errors
     print("chaos: OK" if ok else "chaos: FAILED")
     return 0 if ok else 1

@@ -78,10 +78,15 @@ export class PaymentCashKeeper extends PaymentInterface {
         }
         const result = await cancel;
         if (!result) {
-            return false; // keep following: the drawer may still take the cash
+            return false; // keep the line: the drawer may still take the cash
         }
         if (result.state === "paid") {
-            return false; // collected meanwhile: the line completes instead of being cancelled
+            // Collected meanwhile: the line completes instead of being cancelled.
+            if (!followed && line) {
+                this._complete(line, result);
+            }
+            this._alert(_t("The CashKeeper had already collected the cash: this payment is complete."));
+            return false;
         }
         if (result.state === "abandoned") {
             this._alert(
@@ -134,15 +139,22 @@ export class PaymentCashKeeper extends PaymentInterface {
             try {
                 result = await this._call("status", line);
             } catch (error) {
-                if (!(error instanceof ConnectionLostError)) {
-                    throw error;
-                }
-                // Odoo unreachable (POS offline): keep the line waiting and try again later.
+                // Odoo unreachable (POS offline) or failing: the drawer may still take the cash,
+                // so never stop following; say why on the line and try again a bit later.
                 result = null;
-                line.cashkeeperInfo = _t("No connection to Odoo: still waiting for the CashKeeper.");
+                line.cashkeeperInfo =
+                    error instanceof ConnectionLostError
+                        ? _t("No connection to Odoo: still waiting for the CashKeeper.")
+                        : _t("Odoo could not check the CashKeeper (%s): still trying.",
+                              error?.data?.message || error?.message || error);
                 delay = Math.min(delay * 2, POLL_MAX_MS);
             }
         }
+    }
+
+    _complete(line, result) {
+        line.transaction_id = result.ticket;
+        line.set_payment_status("done");
     }
 
     _call(action, line, params = {}) {

@@ -29,11 +29,13 @@ patch(PaymentScreen.prototype, {
 
     deletePaymentLine(uuid) {
         const line = this.paymentLines.find((line) => line.uuid === uuid);
-        if (!isCashKeeper(line) || !CANCELLABLE.includes(line.get_payment_status())) {
+        const status = line?.get_payment_status();
+        if (!isCashKeeper(line) || ["done", "reversed", "waitingCancel"].includes(status)) {
             return super.deletePaymentLine(uuid);
         }
-        // Unlike card terminals, the drawer may have collected the cash already: only remove the
-        // line once the server says the ticket is abandoned, never when it turned out paid.
+        // Unlike card terminals, a drawer ticket may take cash even after a failed or cancelled
+        // attempt: ask the server first (it abandons a pending ticket and keeps watching it),
+        // remove the line only then, and never when the ticket turned out paid.
         line.set_payment_status("waitingCancel");
         line.payment_method_id.payment_terminal
             .send_payment_cancel(this.currentOrder, uuid)
@@ -42,7 +44,7 @@ patch(PaymentScreen.prototype, {
                     this.currentOrder.remove_paymentline(line);
                     this.numberBuffer.reset();
                 } else if (line.get_payment_status() === "waitingCancel") {
-                    line.set_payment_status("waitingCard");
+                    line.set_payment_status(CANCELLABLE.includes(status) ? "waitingCard" : status);
                 }
             });
     },

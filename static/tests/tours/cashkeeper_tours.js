@@ -103,11 +103,12 @@ registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
             { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
             dialogSays("Also cancel ticket"),
             lineCanBeRetried,
-            drawer("pay-all"), // the customer pays at the drawer anyway
             PaymentScreen.clickPaymentlineDelButton("CashKeeper", "1.98"),
+            dialogSays("Also cancel ticket"), // removing the line abandons the ticket again
             PaymentScreen.clickPaymentMethod("Bank"),
             PaymentScreen.clickValidate(),
             ReceiptScreen.isShown(),
+            drawer("pay-all"), // the customer pays at the drawer anyway, after the sale
         ].flat(Infinity),
 });
 
