@@ -17,6 +17,7 @@ import secrets
 import string
 from datetime import timedelta
 
+import psycopg2.errorcodes
 import psycopg2.errors
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -35,6 +36,13 @@ from ..ckfast.protocol import AMOUNT_MAX
 
 _logger = logging.getLogger(__name__)
 
+
+class ConcurrentStart(psycopg2.errors.SerializationFailure):
+    """Raised to make Odoo retry a request that lost a race to start one line's ticket.
+    Odoo's retry loop logs the exception's pgcode, which a hand-made error lacks."""
+
+    pgcode = psycopg2.errorcodes.SERIALIZATION_FAILURE
+
 STATES = [
     ("new", "Recorded"),  # written; CKMonitor has not (yet) confirmed C
     ("queued", "Queued"),  # CKMonitor accepted C
@@ -47,11 +55,10 @@ STATES = [
     ("anomaly", "Anomaly"),  # CKMonitor lost a ticket it had queued (NOK Not found)
 ]
 # States in which one payment line may have at most one ticket (resumed, never duplicated).
-LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid")
+LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_abandon")
 # States in which the drawer may still collect cash: keep asking CKMonitor.
 OPEN_STATES = ("new", "queued", "pending", "abandoned")
 FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
-TRACK_ABANDONED_FOR = timedelta(days=2)
 ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -121,6 +128,8 @@ class PosCashKeeperTicket(models.Model):
             ticket._check_same_payment(method, session, amount)
             if ticket.state == "abandoned":
                 ticket._set_state("pending", last_error=False)  # the cashier came back to it
+            elif ticket.state == "paid_after_abandon":
+                ticket._set_state("paid")  # collected after the cancel: the line is here to take it
             return ticket._progress()
         amount_sent = self._encode_amount(method, session.currency_id, amount)
         try:
@@ -139,7 +148,7 @@ class PosCashKeeperTicket(models.Model):
         except psycopg2.errors.UniqueViolation:
             # Another request (second tab, double click) created it meanwhile: Odoo retries the
             # whole request on a serialization failure, and the retry resumes that ticket.
-            raise psycopg2.errors.SerializationFailure("concurrent start of one CashKeeper payment") from None
+            raise ConcurrentStart("concurrent start of one CashKeeper payment") from None
         self._commit()  # the ledger knows the ticket before CKMonitor does
         return ticket._progress()
 
@@ -151,8 +160,12 @@ class PosCashKeeperTicket(models.Model):
         """The cashier cancels. Look once more: a paid ticket completes the line instead; a
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
         self.ensure_one()
-        if self.state in OPEN_STATES:
-            self._check_status()  # only ask: a cancel must never (re)send a create
+        # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
+        # create in flight: it is abandoned, not failed, and the cron decides later.
+        if self.state in ("queued", "pending", "abandoned"):
+            self._check_status()
+        if self.state == "paid_after_abandon":
+            self._set_state("paid")  # the cron saw it paid, and the line is still on the POS
         if self.state in ("new", "queued", "pending"):
             self._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return self._result()
@@ -196,8 +209,10 @@ class PosCashKeeperTicket(models.Model):
         except CKFastError as e:
             self._note_error(e)
         else:
-            self._set_state("queued", last_reply=_raw(result.reply.raw), last_error=False,
-                            queued_at=fields.Datetime.now())
+            # A cancel may have abandoned the ticket while this create was on its way: keep that.
+            self.invalidate_recordset(["state"])
+            self._set_state("queued" if self.state == "new" else self.state, last_reply=_raw(result.reply.raw),
+                            last_error=False, queued_at=fields.Datetime.now())
 
     def _check_status(self, watching=False):
         """Ask CKMonitor with S. ``watching``: called by the cron, no POS follows the ticket."""
@@ -208,6 +223,8 @@ class PosCashKeeperTicket(models.Model):
             self._note_error(e)
             return
         raw, now = _raw(reply.raw), fields.Datetime.now()
+        if reply.kind is not ReplyKind.NOT_FOUND and not self.queued_at:
+            self.queued_at = now  # CKMonitor knows it, even if every reply to C was lost
         if reply.kind is ReplyKind.PAID:
             # Late only when no POS is there to take it (the cron asks); a POS asking, even about
             # a ticket its cashier abandoned, completes its line with it.
@@ -266,6 +283,7 @@ class PosCashKeeperTicket(models.Model):
             "final": self.state in FINAL_STATES,
             "message": message,
             "attempts": self.attempts,
+            "amount": self.amount,
         }
 
     # -- helpers -----------------------------------------------------------------------------
@@ -327,13 +345,16 @@ class PosCashKeeperTicket(models.Model):
         tickets = self.sudo().search([  # the cron user has no write access to the ledger
             ("state", "in", OPEN_STATES),
             ("write_date", "<", now - timedelta(seconds=older_than_seconds)),
-            ("create_date", ">", now - TRACK_ABANDONED_FOR),
         ])
         for ticket in tickets:
-            if ticket.state == "new" and not ticket.attempts:
-                ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
-                continue
-            ticket._check_status(watching=True)
+            try:
+                with self.env.cr.savepoint():
+                    if ticket.state == "new" and not ticket.attempts:
+                        ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
+                    else:
+                        ticket._check_status(watching=True)
+            except Exception:  # one misconfigured method must not stop the watch of the others
+                _logger.exception("CashKeeper ticket %s could not be checked", ticket.name)
         return len(tickets)
 
 

@@ -91,6 +91,9 @@ class PosPaymentMethod(models.Model):
     def _cashkeeper_client(self, retries=2):
         self.ensure_one()
         method = self.sudo()
+        if method.use_payment_terminal != "cashkeeper" or not (method.cashkeeper_host or "").strip():
+            raise CKMonitorUnreachable(method.cashkeeper_host or "?", method.cashkeeper_port,
+                                       "the payment method is no longer set up for CashKeeper")
         return CKFastClient(
             method.cashkeeper_host.strip(),
             method.cashkeeper_port,

@@ -179,14 +179,49 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         result, _ = self.status(self.pos_session, line, action="cancel")
         self.assertEqual(result["state"], "paid")
 
-    def test_cancel_before_ckmonitor_confirmed_only_asks(self):
+    def test_cancel_before_ckmonitor_confirmed_leaves_it_to_the_cron(self):
+        """The create may still be in flight: a cancel sends nothing and does not finalise the
+        ticket; the cron later finds CKMonitor never got it (failed) or watches it."""
         self.sim.inject("refuse")
         result, _, line = self.start_payment(self.pos_session)
         self.sim.clear_faults()
         cancelled, _ = self.status(self.pos_session, line, action="cancel")
-        self.assertEqual(cancelled["state"], "failed")  # CKMonitor never got it: nothing to collect
-        self.assertEqual([r.line[:1] for r in self.sim.requests], [b"S"])
+        self.assertEqual(cancelled["state"], "abandoned")
+        self.assertEqual(self.sim.requests, [])
+        ticket = self.ticket(result["ticket"])
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "failed")
         self.assertEqual(self.sim.tickets(), {})
+
+    def test_late_payment_flagged_by_the_cron_completes_the_line_on_retry(self):
+        first, _, line = self.start_payment(self.pos_session, 7.5)
+        self.status(self.pos_session, line, action="cancel")
+        self.sim.pay(first["ticket"])
+        ticket = self.ticket(first["ticket"])
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "paid_after_abandon")
+        again, _, _ = self.start_payment(self.pos_session, 7.5, payment_uuid=line)  # the cashier presses Retry
+        self.assertEqual((again["ticket"], again["state"], again["amount"]), (first["ticket"], "paid", 7.5))
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_cron_keeps_watching_when_one_method_is_broken(self):
+        first, _, line = self.start_payment(self.pos_session)
+        broken = self.make_cashkeeper_method(name="Broken drawer")
+        other = self.env["pos.cashkeeper.ticket"].sudo().create({
+            "name": "KBROKEN1", "payment_method_id": broken.id, "session_id": self.pos_session.id,
+            "currency_id": self.pos_session.currency_id.id, "amount": 1, "payment_uuid": "broken-line",
+            "state": "pending", "attempts": 1,
+        })
+        broken.write({"use_payment_terminal": False})
+        self.sim.pay(first["ticket"])
+        for ticket in (other, self.ticket(first["ticket"])):
+            self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(self.ticket(first["ticket"]).state, "paid")
+        self.assertEqual(other.state, "pending")
+        self.assertIn("no longer set up for CashKeeper", other.last_error)
 
     def test_retry_after_cashier_cancel_resumes_the_abandoned_ticket(self):
         first, _, line = self.start_payment(self.pos_session)

@@ -88,6 +88,9 @@ export class PaymentCashKeeper extends PaymentInterface {
             this._alert(_t("The CashKeeper had already collected the cash: this payment is complete."));
             return false;
         }
+        if (["failed", "anomaly"].includes(result.state)) {
+            this._alert(result.message);
+        }
         if (result.state === "abandoned") {
             this._alert(
                 _t(
@@ -153,6 +156,8 @@ export class PaymentCashKeeper extends PaymentInterface {
     }
 
     _complete(line, result) {
+        // The amount the drawer collected, even if the line was edited after a cancel.
+        line.set_amount(result.amount);
         line.transaction_id = result.ticket;
         line.set_payment_status("done");
     }

@@ -33,6 +33,9 @@ patch(PaymentScreen.prototype, {
         if (!isCashKeeper(line) || ["done", "reversed", "waitingCancel"].includes(status)) {
             return super.deletePaymentLine(uuid);
         }
+        if (status === "waiting") {
+            return; // the ticket is being created: wait for it (the line then offers Cancel)
+        }
         // Unlike card terminals, a drawer ticket may take cash even after a failed or cancelled
         // attempt: ask the server first (it abandons a pending ticket and keeps watching it),
         // remove the line only then, and never when the ticket turned out paid.

@@ -1,0 +1,33 @@
+import { _t } from "@web/core/l10n/translation";
+import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { PosStore } from "@point_of_sale/app/store/pos_store";
+import { patch } from "@web/core/utils/patch";
+
+patch(PosStore.prototype, {
+    /**
+     * Deleting an order must not orphan a drawer ticket that may still take cash: cancel its
+     * CashKeeper lines first (the server abandons pending tickets and keeps watching them), and
+     * keep the order when a ticket turned out paid or the server could not be asked.
+     */
+    async _onBeforeDeleteOrder(order) {
+        const lines = order.payment_ids.filter(
+            (line) =>
+                line.payment_method_id.use_payment_terminal === "cashkeeper" &&
+                !["done", "reversed"].includes(line.get_payment_status())
+        );
+        for (const line of lines) {
+            const cancelled = await line.payment_method_id.payment_terminal.send_payment_cancel(
+                order,
+                line.uuid
+            );
+            if (!cancelled) {
+                this.dialog.add(AlertDialog, {
+                    title: _t("CashKeeper"),
+                    body: _t("This order has a CashKeeper payment that could not be cancelled: it was kept."),
+                });
+                return false;
+            }
+        }
+        return super._onBeforeDeleteOrder(...arguments);
+    },
+});
