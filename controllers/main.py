@@ -40,7 +40,7 @@ class CashKeeperController(http.Controller):
         method, session = self._checked_method_and_session(payment_method_id, session_id)
         ticket = self._line_ticket(method, session, payment_uuid)
         if not ticket:
-            return {"ticket": False, "state": "none", "final": True, "message": False, "attempts": 0}
+            return {"ticket": False, "state": "none", "final": True, "message": False, "attempts": 0, "amount": 0}
         return ticket._cashkeeper_abandon()
 
     # -- access ------------------------------------------------------------------------------

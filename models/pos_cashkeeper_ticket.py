@@ -60,6 +60,11 @@ LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_aban
 OPEN_STATES = ("new", "queued", "pending", "abandoned")
 FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
 ID_ALPHABET = string.ascii_uppercase + string.digits
+# How the POS follows a ticket: the one setting shared by the POS (sent with every result) and
+# tools/bench.py. While the drawer waits the POS asks every interval_ms (each answer costs the
+# server one short CKFast exchange); while CKMonitor or Odoo cannot be reached, the delay doubles
+# up to max_interval_ms and drops back on the first good answer.
+POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 
 
 def _base36(number):
@@ -284,6 +289,7 @@ class PosCashKeeperTicket(models.Model):
             "message": message,
             "attempts": self.attempts,
             "amount": self.amount,
+            "poll": POLL_POLICY,
         }
 
     # -- helpers -----------------------------------------------------------------------------

@@ -4,13 +4,9 @@ import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
 import { register_payment_method } from "@point_of_sale/app/store/pos_store";
 
-/**
- * Polling policy. While the drawer waits for cash the POS asks the server every POLL_MS; each
- * answer costs the server one short CKFast exchange. When CKMonitor or Odoo cannot be reached,
- * the delay doubles up to POLL_MAX_MS, and drops back to POLL_MS on the first good answer.
- */
-export const POLL_MS = 500;
-export const POLL_MAX_MS = 5000;
+// How often to ask is the server's POLL_POLICY (models/pos_cashkeeper_ticket.py), sent with
+// every result: one setting for the POS and the benchmark. These apply only until it arrives.
+const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
 
 const FINAL_FAILURES = ["cancelled", "failed", "anomaly"];
 
@@ -106,7 +102,8 @@ export class PaymentCashKeeper extends PaymentInterface {
     /** Poll the server until the ticket is settled, the cashier cancels, or it fails. */
     async _follow(line, result) {
         const followed = this.followed[line.uuid];
-        let delay = POLL_MS;
+        let poll = DEFAULT_POLL;
+        let delay = poll.interval_ms;
         for (;;) {
             if (result) {
                 line.cashkeeperTicket = result.ticket;
@@ -125,7 +122,8 @@ export class PaymentCashKeeper extends PaymentInterface {
                     line.set_payment_status("waitingCard"); // queued at the drawer: offer Cancel
                 }
                 line.cashkeeperInfo = result.message || "";
-                delay = result.message ? Math.min(delay * 2, POLL_MAX_MS) : POLL_MS;
+                poll = result.poll || poll;
+                delay = result.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
             }
             await new Promise((resolve) => setTimeout(resolve, delay));
             if (followed.cancel) {
@@ -150,7 +148,7 @@ export class PaymentCashKeeper extends PaymentInterface {
                         ? _t("No connection to Odoo: still waiting for the CashKeeper.")
                         : _t("Odoo could not check the CashKeeper (%s): still trying.",
                               error?.data?.message || error?.message || error);
-                delay = Math.min(delay * 2, POLL_MAX_MS);
+                delay = Math.min(delay * 2, poll.max_interval_ms);
             }
         }
     }
