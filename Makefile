@@ -1,5 +1,5 @@
 # Shortcuts for tools/dev (ODOO_SRC and the other variables of tools/dev apply).
-.PHONY: setup demo test chaos
+.PHONY: setup demo test chaos bench
 setup:
 	tools/dev setup
 demo:
@@ -8,3 +8,5 @@ test:
 	tools/dev test
 chaos:
 	tools/dev chaos
+bench:
+	tools/dev bench

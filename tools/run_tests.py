@@ -11,7 +11,9 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
 4. pytest-odoo the addon's tests once more through pytest-odoo, on that database
 5. chaos       tools/chaos.py with 30 payments and injected faults on that database:
                lost = doubled = unbacked = stuck = 0
-6. uninstall   the addon uninstalls cleanly from that database
+6. bench       tools/bench.py --smoke on that database: it runs and loses no payment (figures are
+               printed, not asserted: performance goals live in the benchmark, not in tests)
+7. uninstall   the addon uninstalls cleanly from that database
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
 Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
@@ -34,7 +36,7 @@ ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
 ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
-SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "chaos", "uninstall"]
+SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "chaos", "bench", "uninstall"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
@@ -178,6 +180,16 @@ def suite_chaos(results, db, data_dir, logs):
     results.add("chaos", int(ok), int(not ok), f"{CHAOS_PAYMENTS} payments with faults; log {log}")
 
 
+def suite_bench(results, db, data_dir, logs):
+    log = logs / "bench-smoke.log"
+    proc = run([PY, REPO / "tools" / "bench.py", "--smoke", "--db", db, "--data-dir", data_dir], log)
+    text = Path(log).read_text(errors="replace")
+    wanted = ("detection latency p95", "targets")
+    print("\n".join("   " + line for line in text.splitlines() if line.startswith(wanted)))
+    ok = proc.returncode == 0 and "no payment lost: met" in text
+    results.add("bench", int(ok), int(not ok), f"smoke run; log {log}")
+
+
 UNINSTALL = f"""
 module = env['ir.module.module'].search([('name', '=', '{MODULE}')])
 module.button_immediate_uninstall()
@@ -219,11 +231,13 @@ def main():
             suite_ruff(results)
         if "ckfast" in wanted:
             suite_ckfast(results, tmp)
-        if wanted & {"odoo", "pytest-odoo", "chaos", "uninstall"} and suite_odoo(results, db, data_dir, logs):
+        if wanted & {"odoo", "pytest-odoo", "chaos", "bench", "uninstall"} and suite_odoo(results, db, data_dir, logs):
                 if "pytest-odoo" in wanted:
                     suite_pytest_odoo(results, db, data_dir, tmp)
                 if "chaos" in wanted:
                     suite_chaos(results, db, data_dir, logs)
+                if "bench" in wanted:
+                    suite_bench(results, db, data_dir, logs)
                 if "uninstall" in wanted:
                     suite_uninstall(results, db, data_dir, logs)
     finally:
