@@ -297,10 +297,6 @@ class PosCashKeeperTicket(models.Model):
     def _live_ticket(self, payment_uuid):
         return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LIVE_STATES)], limit=1)
 
-    @api.model
-    def _latest_ticket(self, payment_uuid):
-        return self.search([("payment_uuid", "=", payment_uuid)], order="id desc", limit=1)
-
     def _check_same_payment(self, method, session, amount):
         if self.payment_method_id != method or self.session_id != session:
             raise UserError(_("This payment line belongs to another CashKeeper payment (ticket %s).", self.name))
