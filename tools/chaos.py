@@ -31,10 +31,8 @@ Exits non-zero unless all four are 0.
 import argparse
 import collections
 import contextlib
-import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,11 +45,10 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from odoo_cli import Odoo  # noqa: E402
+
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
-PY = os.environ.get("CK_PY", sys.executable)
-ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
-ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 SIM_FAULTS = ["refuse", "reset", "close", "delay", "garbage", "half", "silent", "forget"]
 POS_FAULTS = ["double_start", "two_tabs", "network_drop"]
 SERVER_FAULTS = ["odoo_restart"]
@@ -89,61 +86,6 @@ rows = tickets.sudo().search([("payment_method_id", "=", {method})])
 print("CHAOS-LEDGER " + json.dumps([{{"name": t.name, "state": t.state, "line": t.payment_uuid,
     "attempts": t.attempts, "error": t.last_error or ""}} for t in rows]))
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Odoo:
-    def __init__(self, db, data_dir, log):
-        self.db, self.data_dir, self.log = db, data_dir, log
-        self.port = free_port()
-        self.proc = None
-
-    def cmd(self, *args, command=()):
-        pg = [f"{opt}={os.environ[env]}" for env, opt in
-              (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")) if os.environ.get(env)]
-        return [PY, str(ODOO_SRC / "odoo-bin"), *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
-                f"--data-dir={self.data_dir}", "-d", self.db, *pg, "--max-cron-threads=0", *args]
-
-    def shell(self, script, marker):
-        with open(self.log, "a") as log:
-            out = subprocess.run(self.cmd("--no-http", command=["shell"]), input=script, text=True,
-                                 stdout=subprocess.PIPE, stderr=log, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith(marker + " "):
-                return json.loads(line[len(marker) + 1:])
-        sys.exit(f"chaos: `{marker}` step failed; see {self.log}")
-
-    def install(self):
-        with open(self.log, "a") as log:
-            subprocess.run(self.cmd("-i", "pos_cashkeeper", "--stop-after-init", "--no-http"), stdout=log,
-                           stderr=subprocess.STDOUT, check=True)
-
-    def start(self):
-        log = open(self.log, "a")  # noqa: SIM115 - kept open for the server's lifetime
-        self.proc = subprocess.Popen(self.cmd(f"--http-port={self.port}", "--http-interface=127.0.0.1",
-                                              f"--db-filter=^{self.db}$"), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/web/login", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.3)
-        sys.exit(f"chaos: Odoo did not start; see {self.log}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
 
 
 class Run:

@@ -17,21 +17,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from odoo_cli import PY, Odoo, odoo_command
+
 REPO = Path(__file__).resolve().parents[1]
-PY = os.environ.get("CK_PY", sys.executable)
-ODOO_SRC = Path(os.environ["CK_ODOO_SRC"])
-ADDONS_DIR = Path(os.environ["CK_ADDONS_DIR"])
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 
 
 def odoo(db, *args, command=()):
-    return [
-        PY, str(ODOO_SRC / "odoo-bin"), *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
-        f"--data-dir={CK_HOME / 'demo-data'}", "-d", db, f"--db-filter=^{db}$",
-        *(f"{opt}={os.environ[env]}" for env, opt in
-          (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")) if os.environ.get(env)),
-        *args,
-    ]
+    return odoo_command(db, CK_HOME / "demo-data", f"--db-filter=^{db}$", *args, command=command)
 
 
 def db_exists(db):
@@ -56,7 +49,9 @@ def prepare_database(db, reset, log):
 
 # Run in `odoo-bin shell`: a CashKeeper payment method on the demo POS, pointed at the simulator.
 CONFIGURE = """
+import json
 port = {port}
+note = ""
 company = env.ref("base.main_company")
 journal = env["account.journal"].search([("code", "=", "CKP"), ("company_id", "=", company.id)], limit=1)
 if not journal:
@@ -65,7 +60,7 @@ if not journal:
 method = env["pos.payment.method"].search([("use_payment_terminal", "=", "cashkeeper")], limit=1)
 config = env["pos.config"].search([("company_id", "=", company.id)], order="id", limit=1)
 if config.current_session_id:
-    print("DEMO-NOTE: a session of", config.name, "is open: CashKeeper settings left as they are")
+    note = f"a session of {{config.name}} is open: CashKeeper settings left as they are"
 elif not method:
     method = env["pos.payment.method"].create({{
         "name": "CashKeeper", "journal_id": journal.id, "payment_method_type": "terminal",
@@ -77,20 +72,15 @@ else:
 if method and method not in config.payment_method_ids and not config.current_session_id:
     config.payment_method_ids |= method
 env.cr.commit()
-print("DEMO-CONFIG", config.id, config.name)
+print("DEMO-CONFIG " + json.dumps({{"id": config.id, "name": config.name, "note": note}}))
 """
 
 
 def configure_pos(db, sim_port, log):
-    with open(log, "a") as out:
-        proc = subprocess.run(odoo(db, "--no-http", command=["shell"]), input=CONFIGURE.format(port=sim_port),
-                              stdout=subprocess.PIPE, stderr=out, text=True, check=False)
-    for line in proc.stdout.splitlines():
-        if line.startswith("DEMO-NOTE"):
-            print(line.removeprefix("DEMO-NOTE: "))
-        if line.startswith("DEMO-CONFIG"):
-            return line.split(maxsplit=2)[1:]
-    sys.exit(f"Could not configure the CashKeeper payment method; see {log}")
+    config = Odoo(db, CK_HOME / "demo-data", log).shell(CONFIGURE.format(port=sim_port), "DEMO-CONFIG")
+    if config["note"]:
+        print(config["note"])
+    return config["id"], config["name"]
 
 
 def wait_http(url, proc, seconds=90):

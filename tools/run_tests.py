@@ -30,10 +30,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from odoo_cli import ADDONS_DIR, ADDONS_PATH, PY, odoo_command, pg_settings
+
 REPO = Path(__file__).resolve().parents[1]
-PY = os.environ.get("CK_PY", sys.executable)
-ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
-ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
 SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "chaos", "bench", "uninstall"]
@@ -70,15 +69,7 @@ def run(cmd, log_path=None, **kw):
 
 
 def odoo_cmd(db, data_dir, *args, command=()):
-    pg = []
-    for env, opt in (("PGHOST", "--db_host"), ("PGPORT", "--db_port"), ("PGUSER", "--db_user")):
-        if os.environ.get(env):
-            pg.append(f"{opt}={os.environ[env]}")
-    return [
-        PY, ODOO_SRC / "odoo-bin", *command, f"--addons-path={ODOO_SRC / 'addons'},{ADDONS_DIR}",
-        f"--data-dir={data_dir}", "-d", db, *pg, "--http-interface=127.0.0.1",
-        "--max-cron-threads=0", *args,
-    ]
+    return odoo_command(db, data_dir, "--http-interface=127.0.0.1", "--max-cron-threads=0", *args, command=command)
 
 
 def suite_ruff(results):
@@ -154,10 +145,8 @@ def suite_odoo(results, db, data_dir, logs):
 def suite_pytest_odoo(results, db, data_dir, tmp):
     """pytest-odoo reads the Odoo config file; write one matching the odoo-bin run."""
     conf = tmp / "odoo.conf"
-    lines = ["[options]", f"addons_path = {ODOO_SRC / 'addons'},{ADDONS_DIR}", f"data_dir = {data_dir}"]
-    for env, key in (("PGHOST", "db_host"), ("PGPORT", "db_port"), ("PGUSER", "db_user")):
-        if os.environ.get(env):
-            lines.append(f"{key} = {os.environ[env]}")
+    lines = ["[options]", f"addons_path = {ADDONS_PATH}", f"data_dir = {data_dir}"]
+    lines += [f"{key} = {value}" for key, value in pg_settings().items()]
     conf.write_text("\n".join(lines) + "\n")
     xml = tmp / "pytest-odoo.xml"
     # The path must go through the addons folder so the tests import as odoo.addons.pos_cashkeeper.
