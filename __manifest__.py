@@ -11,11 +11,12 @@ payment line completes when CKMonitor reports the ticket paid.
     "author": "pos_cashkeeper developers",
     "depends": ["point_of_sale", "mail"],
     "data": [
-        "security/ir.model.access.csv",
         "security/pos_cashkeeper_security.xml",
+        "security/ir.model.access.csv",
         "data/pos_cashkeeper_data.xml",
         "views/pos_payment_method_views.xml",
         "views/pos_cashkeeper_ticket_views.xml",
+        "views/pos_cashkeeper_agent_views.xml",
     ],
     "assets": {
         "point_of_sale._assets_pos": ["pos_cashkeeper/static/src/**/*"],

@@ -13,6 +13,8 @@ from .errors import (
     CKMonitorTimeout,
     CKMonitorUnreachable,
     TicketConflict,
+    error_from_dict,
+    error_to_dict,
 )
 from .protocol import (
     AmountFormat,
@@ -39,5 +41,7 @@ __all__ = [
     "TicketConflict",
     "TicketStatus",
     "encode_amount",
+    "error_from_dict",
+    "error_to_dict",
     "parse_reply",
 ]

@@ -9,6 +9,9 @@ Rules (see PRODUCT.md):
   reported as warnings; the POS keeps polling.
 * Tickets that may still take cash while no POS follows them (abandoned by the cashier, or sent
   while the line was removed) are checked by a cron, which flags late payments.
+* Cloud mode (method "Use on-site agent"): the exchanges are made by the shop's agent instead,
+  which claims a ticket (the same attempt counter) before sending ``C`` and reports each reply;
+  ``_apply_create`` and ``_apply_status`` are the one set of rules for both modes.
 """
 
 import logging
@@ -28,11 +31,15 @@ from ..ckfast import (
     CKFastError,
     CKFastFieldError,
     CKFastProtocolError,
+    CreateTicket,
     ReplyKind,
     TicketConflict,
+    TicketStatus,
     encode_amount,
+    error_from_dict,
+    parse_reply,
 )
-from ..ckfast.protocol import AMOUNT_MAX
+from ..ckfast.protocol import AMOUNT_MAX, EXPECTED_REPLIES
 
 _logger = logging.getLogger(__name__)
 
@@ -137,6 +144,9 @@ class PosCashKeeperTicket(models.Model):
                 ticket._set_state("paid")  # collected after the cancel: the line is here to take it
             return ticket._progress()
         amount_sent = self._encode_amount(method, session.currency_id, amount)
+        agent = method.sudo().cashkeeper_agent_id if method.sudo().cashkeeper_use_agent else None
+        if agent is not None and agent._offline_message():
+            raise UserError(agent._offline_message())  # say it now rather than wait for it
         try:
             with self.env.cr.savepoint():
                 ticket = self.create({
@@ -154,6 +164,8 @@ class PosCashKeeperTicket(models.Model):
             # Another request (second tab, double click) created it meanwhile: Odoo retries the
             # whole request on a serialization failure, and the retry resumes that ticket.
             raise ConcurrentStart("concurrent start of one CashKeeper payment") from None
+        if agent is not None:
+            self.env["pos.cashkeeper.agent"]._notify(agent.ids)
         self._commit()  # the ledger knows the ticket before CKMonitor does
         return ticket._progress()
 
@@ -167,8 +179,8 @@ class PosCashKeeperTicket(models.Model):
         self.ensure_one()
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
-        if self.state in ("queued", "pending", "abandoned"):
-            self._check_status()
+        if self.state in ("queued", "pending", "abandoned") and not self._agent():
+            self._check_status()  # the agent reports changes by itself
         if self.state == "paid_after_abandon":
             self._set_state("paid")  # the cron saw it paid, and the line is still on the POS
         if self.state in ("new", "queued", "pending"):
@@ -178,7 +190,9 @@ class PosCashKeeperTicket(models.Model):
     # -- the state machine -------------------------------------------------------------------
     def _progress(self):
         """Move the ticket forward by one CKMonitor exchange when it is still open."""
-        if self.state == "new":
+        if self._agent():
+            pass  # the agent makes the exchanges and reports them
+        elif self.state == "new":
             self._send_create()
         elif self.state in ("queued", "pending", "abandoned"):
             self._check_status()
@@ -209,15 +223,22 @@ class PosCashKeeperTicket(models.Model):
                 forma_pago=settings.cashkeeper_forma_pago or "efectivo",
             )
         except TicketConflict as e:
-            self._set_state("failed", last_reply=_raw(e.reply.raw), last_error=str(e),
-                            settled_at=fields.Datetime.now())
+            self._apply_create(e.reply, conflict=e)
         except CKFastError as e:
             self._note_error(e)
         else:
-            # A cancel may have abandoned the ticket while this create was on its way: keep that.
-            self.invalidate_recordset(["state"])
-            self._set_state("queued" if self.state == "new" else self.state, last_reply=_raw(result.reply.raw),
-                            last_error=False, queued_at=fields.Datetime.now())
+            self._apply_create(result.reply)
+
+    def _apply_create(self, reply, conflict=None):
+        """CKMonitor answered C: queued, or ``conflict`` (the id is refused, nothing collected)."""
+        if conflict:
+            self._set_state("failed", last_reply=_raw(reply.raw), last_error=str(conflict),
+                            settled_at=fields.Datetime.now())
+            return
+        # A cancel may have abandoned the ticket while this create was on its way: keep that.
+        self.invalidate_recordset(["state"])
+        self._set_state("queued" if self.state == "new" else self.state, last_reply=_raw(reply.raw),
+                        last_error=False, queued_at=fields.Datetime.now())
 
     def _check_status(self, watching=False):
         """Ask CKMonitor with S. ``watching``: called by the cron, no POS follows the ticket."""
@@ -227,6 +248,10 @@ class PosCashKeeperTicket(models.Model):
         except CKFastError as e:
             self._note_error(e)
             return
+        self._apply_status(reply, watching)
+
+    def _apply_status(self, reply, watching):
+        """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_check_status``)."""
         raw, now = _raw(reply.raw), fields.Datetime.now()
         if reply.kind is not ReplyKind.NOT_FOUND and not self.queued_at:
             self.queued_at = now  # CKMonitor knows it, even if every reply to C was lost
@@ -266,6 +291,8 @@ class PosCashKeeperTicket(models.Model):
     def _set_state(self, state, **values):
         if state != self.state:
             _logger.info("CashKeeper ticket %s: %s -> %s", self.name, self.state, state)
+            if agent := self._agent():
+                agent._notify(agent.ids)  # its poll answers with the new state
         self.write({"state": state, **values})
         self._commit()
 
@@ -280,8 +307,9 @@ class PosCashKeeperTicket(models.Model):
                             self.last_error or ""),
                 "anomaly": self.last_error,
             }[self.state]
-        elif self.state in OPEN_STATES and self.last_error:
-            message = self.last_error
+        elif self.state in OPEN_STATES:
+            agent = self._agent()
+            message = (agent and agent._offline_message()) or self.last_error
         return {
             "ticket": self.name,
             "state": self.state,
@@ -293,6 +321,11 @@ class PosCashKeeperTicket(models.Model):
         }
 
     # -- helpers -----------------------------------------------------------------------------
+    def _agent(self):
+        """The on-site agent making this ticket's exchanges (cloud mode), else an empty record."""
+        method = self.payment_method_id.sudo()
+        return method.cashkeeper_agent_id if method.cashkeeper_use_agent else method.cashkeeper_agent_id.browse()
+
     @api.model
     def _live_ticket(self, payment_uuid):
         return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LIVE_STATES)], limit=1)
@@ -338,6 +371,69 @@ class PosCashKeeperTicket(models.Model):
         if not self.env.registry.in_test_mode():
             self.env.cr.commit()
 
+    # -- agent calls (cloud mode; the controller checked the ticket is this agent's) ---------
+    def _agent_claim(self):
+        """The agent is about to send C: count the attempt first, exactly as the server does."""
+        if self.state != "new":
+            return {"ticket": self.name, "claimed": False, "state": self.state}
+        self.attempts += 1
+        self._commit()  # a crash from here on must count this attempt as possibly delivered
+        method, currency = self.payment_method_id.sudo(), self.currency_id
+        return {
+            "ticket": self.name,
+            "claimed": True,
+            "state": self.state,
+            "attempt": self.attempts,
+            "create": {
+                "amount": f"{self.amount:.{currency.decimal_places}f}",
+                "amount_format": method.cashkeeper_amount_format or AmountFormat.CENTS.value,
+                "decimals": currency.decimal_places,
+                "id_caja": method.cashkeeper_id_caja or "",
+                "terminal": method.cashkeeper_terminal or "",
+                "vendedor": method.cashkeeper_vendedor or "",
+                "forma_pago": method.cashkeeper_forma_pago or "efectivo",
+            },
+        }
+
+    def _agent_report(self, command, reply=None, error=None, attempt=None, ours=False):
+        """What CKMonitor answered the agent. Idempotent: a report about a ticket that has moved
+        on already (a repeat, or a late duplicate) changes nothing."""
+        if command not in ("C", "S") or (reply is None) == (error is None):
+            raise UserError(_("Invalid agent report."))
+        if command == "C" and not (isinstance(attempt, int) and 0 < attempt <= self.attempts):
+            raise UserError(_("Ticket %s was not claimed for that attempt.", self.name))
+        if self.state not in OPEN_STATES or (command == "C" and self.queued_at):
+            return self._agent_answer()
+        if error is not None:
+            try:
+                fault = error_from_dict(error)
+            except ValueError as e:
+                raise UserError(_("Invalid agent report: %s", e)) from None
+            self._note_error(fault)
+            return self._agent_answer()
+        if not isinstance(reply, str) or len(reply) > 1024:
+            raise UserError(_("Invalid agent report."))
+        try:
+            parsed = parse_reply(reply.encode("latin-1", "replace"))
+            if parsed.kind not in EXPECTED_REPLIES[CreateTicket if command == "C" else TicketStatus]:
+                raise CKFastProtocolError(parsed.raw, f"not an answer to {command}")
+        except CKFastProtocolError as e:
+            self._note_error(e)
+            return self._agent_answer()
+        if command == "S":
+            # A ticket its cashier abandoned is watched, not followed: like the cron's look.
+            self._apply_status(parsed, watching=self.state == "abandoned")
+        elif parsed.kind is ReplyKind.ADDED or (
+            parsed.kind is ReplyKind.ALREADY_EXISTS and (ours is True or attempt > 1 or self.attempts > attempt)
+        ):
+            self._apply_create(parsed)  # the server's rule: "already exists" after our own attempt
+        else:
+            self._apply_create(parsed, conflict=TicketConflict(self.name, parsed))
+        return self._agent_answer()
+
+    def _agent_answer(self):
+        return {"ticket": self.name, "state": self.state, "final": self.state in FINAL_STATES}
+
     # -- cron -------------------------------------------------------------------------------
     @api.model
     def _cron_watch_open_tickets(self, older_than_seconds=60):
@@ -353,6 +449,8 @@ class PosCashKeeperTicket(models.Model):
             try:
                 if ticket.state == "new" and not ticket.attempts:
                     ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
+                elif ticket._agent():
+                    continue  # the shop's agent watches it (and Odoo cannot reach that drawer)
                 else:
                     ticket._check_status(watching=True)  # commits each change it makes
             except Exception:  # one broken ticket must not stop the watch of the others

@@ -24,6 +24,15 @@ TEXT_FIELDS = {  # Odoo field -> CKFast field name, for messages
 class PosPaymentMethod(models.Model):
     _inherit = "pos.payment.method"
 
+    cashkeeper_use_agent = fields.Boolean(
+        string="Use on-site agent", groups=MANAGERS,
+        help="Cloud mode, for an Odoo that cannot reach the shop's network (Odoo.sh, hosting): the CashKeeper "
+        "agent installed next to CKMonitor takes the payments from Odoo and talks to the drawer.",
+    )
+    cashkeeper_agent_id = fields.Many2one("pos.cashkeeper.agent", string="Agent", groups=MANAGERS,
+                                          ondelete="restrict", check_company=True)
+    cashkeeper_agent_status = fields.Char(related="cashkeeper_agent_id.status_text", string="Agent status",
+                                          groups=MANAGERS)
     cashkeeper_host = fields.Char(
         string="CKMonitor host", groups=MANAGERS,
         help="IP address or name of the Windows PC running CKMonitor (127.0.0.1 if it is the Odoo server).",
@@ -56,18 +65,21 @@ class PosPaymentMethod(models.Model):
         return [*super()._get_payment_terminal_selection(), ("cashkeeper", "CashKeeper")]
 
     @api.constrains(
-        "use_payment_terminal", "cashkeeper_host", "cashkeeper_port", "cashkeeper_id_caja",
-        "cashkeeper_terminal", "cashkeeper_vendedor", "cashkeeper_forma_pago",
+        "use_payment_terminal", "cashkeeper_use_agent", "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port",
+        "cashkeeper_id_caja", "cashkeeper_terminal", "cashkeeper_vendedor", "cashkeeper_forma_pago",
         "cashkeeper_connect_timeout", "cashkeeper_read_timeout",
     )
     def _check_cashkeeper_settings(self):
         for method in self.sudo().filtered(lambda m: m.use_payment_terminal == "cashkeeper"):
             host = (method.cashkeeper_host or "").strip()
-            if not host:
+            if method.cashkeeper_use_agent:
+                if not method.cashkeeper_agent_id:
+                    raise ValidationError(_("CashKeeper: choose the on-site agent that serves this payment method."))
+            elif not host:
                 raise ValidationError(
                     _("CashKeeper: enter the CKMonitor host (IP address of the PC running CKMonitor).")
                 )
-            if not HOSTNAME.match(host):
+            elif not HOSTNAME.match(host):
                 raise ValidationError(
                     _("CashKeeper: the CKMonitor host %r is not a valid IP address or host name.", host)
                 )
@@ -91,6 +103,9 @@ class PosPaymentMethod(models.Model):
     def _cashkeeper_client(self, retries=2):
         self.ensure_one()
         method = self.sudo()
+        if method.cashkeeper_use_agent:
+            raise CKMonitorUnreachable(method.cashkeeper_agent_id.ckmonitor_endpoint or "?", method.cashkeeper_port,
+                                       "this payment method reaches the drawer through the on-site agent")
         if method.use_payment_terminal != "cashkeeper" or not (method.cashkeeper_host or "").strip():
             raise CKMonitorUnreachable(method.cashkeeper_host or "?", method.cashkeeper_port,
                                        "the payment method is no longer set up for CashKeeper")
@@ -110,6 +125,11 @@ class PosPaymentMethod(models.Model):
         """Form button: ask CKMonitor the state of a probe ticket and say, plainly, what happened."""
         self.ensure_one()
         started = time.monotonic()
+        agent = self.sudo().cashkeeper_use_agent and self.sudo().cashkeeper_agent_id
+        if agent:  # Odoo cannot reach the drawer itself: say what the agent last reported
+            ok = agent.status == "online" and agent.ckmonitor_reachable
+            title = _("CashKeeper reachable through agent %s", agent.name) if ok else _("CashKeeper not reachable")
+            return _notification(title, agent.status_text, "success" if ok else "danger")
         try:
             reply = self._cashkeeper_client(retries=0).ping()
         except CKFastError as e:
@@ -122,15 +142,12 @@ class PosPaymentMethod(models.Model):
                 endpoint=self._cashkeeper_endpoint(), ms=(time.monotonic() - started) * 1000,
                 reply=reply.raw.decode("ascii").strip(),
             )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {"title": title, "message": message, "type": kind, "sticky": kind == "danger"},
-        }
+        return _notification(title, message, kind)
 
     def _cashkeeper_error_message(self, error):
         """A short message a cashier or an admin can act on."""
-        endpoint = self._cashkeeper_endpoint()
+        # The fault's own address: in cloud mode it is the agent's view of the drawer.
+        endpoint = f"{error.host}:{error.port}" if hasattr(error, "host") else self._cashkeeper_endpoint()
         if isinstance(error, CKMonitorUnreachable):
             return _("Cannot reach the CashKeeper (CKMonitor at %(endpoint)s: %(cause)s). Check that CKMonitor is "
                      "running and that the firewall allows the port.", endpoint=endpoint, cause=error.cause)
@@ -142,3 +159,11 @@ class PosPaymentMethod(models.Model):
             return _("CKMonitor at %(endpoint)s answered something unexpected (%(raw)s). Check the amount format "
                      "and CKMonitor's version.", endpoint=endpoint, raw=raw)
         return str(error)
+
+
+def _notification(title, message, kind):
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": {"title": title, "message": message, "type": kind, "sticky": kind == "danger"},
+    }

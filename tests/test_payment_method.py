@@ -74,3 +74,31 @@ class TestCashKeeperPaymentMethod(CashKeeperHttpCommon):
         dumped = json.dumps(data, default=str)
         self.assertNotIn("cashkeeper_host", dumped)
         self.assertNotIn(str(self.sim.port), json.dumps(methods[self.cashkeeper_method.id], default=str))
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperAgentSetup(CashKeeperHttpCommon):
+    def test_cloud_mode_needs_an_agent_not_a_host(self):
+        with self.assertRaisesRegex(ValidationError, "choose the on-site agent"):
+            self.make_cashkeeper_method(cashkeeper_use_agent=True, cashkeeper_host=False)
+        agent = self.env["pos.cashkeeper.agent"].create({"name": "Shop"})
+        method = self.make_cashkeeper_method(cashkeeper_use_agent=True, cashkeeper_host=False,
+                                             cashkeeper_agent_id=agent.id)
+        self.assertIn("Never connected", method.cashkeeper_agent_status)
+        self.assertEqual(method.action_cashkeeper_test_connection()["params"]["type"], "danger")
+
+    def test_agent_gets_a_least_privilege_user_and_a_key_shown_once(self):
+        agent = self.env["pos.cashkeeper.agent"].with_user(self.pos_admin).create({"name": "Shop"})
+        user = agent.user_id
+        self.assertEqual(user.groups_id, self.env.ref("pos_cashkeeper.group_cashkeeper_agent"))
+        self.assertTrue(user.share)
+        action = agent.with_user(self.pos_admin).action_generate_api_key()
+        key = action["context"]["default_key"]
+        self.assertEqual(action["res_model"], "res.users.apikeys.show")
+        self.assertEqual(self.env["res.users.apikeys"]._check_credentials(scope="rpc", key=key), user.id)
+        agent.with_user(self.pos_admin).action_revoke_api_keys()
+        self.assertFalse(self.env["res.users.apikeys"]._check_credentials(scope="rpc", key=key))
+
+    def test_cashiers_cannot_manage_agents(self):
+        with self.assertRaises(AccessError):
+            self.env["pos.cashkeeper.agent"].with_user(self.pos_user).create({"name": "Mine"})

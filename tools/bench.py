@@ -37,6 +37,7 @@ import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cloud import bench_cloud, report_cloud
 from chaos import SETUP, Odoo
 
 from ckfast.client import CKFastClient
@@ -210,12 +211,15 @@ def main():
                       for n in scale}
             calls_per_s = bench.throughput(seconds=2.0 if args.smoke else 5.0)
             odoo.stop()
+            cloud, cloud_base = bench_cloud(
+                odoo, sim, lambda method: Bench(odoo, sim, method, setup["sessions"]),
+                args.payments, args.concurrency, args.seed, tmp)
         rtt_median, rtt_p95 = ckfast_round_trip(200 if args.smoke else 1000)
     finally:
         odoo.stop()
         if not args.db:
             subprocess.run(["dropdb", "--if-exists", db], check=False)
-    lost = ours["lost"] + base["lost"] + sum(level["lost"] for level in levels.values())
+    lost = sum(run["lost"] for run in (ours, base, cloud, cloud_base, *levels.values()))
 
     def ms(values, p):
         return pct(values, p) * 1000
@@ -238,10 +242,12 @@ def main():
         print(f"{n:<24}{ms(level['latencies'], 95):>18.0f}{level['lost']:>6}")
     print(f"\nstatus endpoint throughput (8 clients, pending tickets): {calls_per_s:.0f} calls/s")
     print(f"CKFast round trip over loopback: median {rtt_median:.3f} ms, p95 {rtt_p95:.3f} ms")
+    cloud_checks = report_cloud(cloud, cloud_base, args, pct)
     p95, base95 = ms(ours["latencies"], 95), ms(base["latencies"], 95)
     checks = [("p95 detection <= 500 ms", p95 <= 500), ("p95 >= 4x better than 2 s polling", base95 >= 4 * p95),
               ("status call <= 15 ms median server-side", statistics.median(ours["server_ms"] or [99]) <= 15),
               (">= 100 status calls/s", calls_per_s >= 100), ("CKFast round trip <= 1 ms median", rtt_median <= 1),
+              *cloud_checks,
               ("no payment lost", lost == 0)]
     print("\ntargets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
     return 1 if lost else 0

@@ -5,7 +5,8 @@ run (Odoo demo data + point_of_sale + pos_cashkeeper), updates the addon on late
 runs both processes until Ctrl-C.
 
 Options: --db NAME (default cashkeeper_demo), --http-port (8069), --sim-port (16501),
---pay-after SECONDS|never (5), --reset (drop and recreate the database).
+--pay-after SECONDS|never (5), --reset (drop and recreate the database), --cloud (also run the
+on-site agent, with a "CashKeeper (cloud)" payment method that goes through it).
 """
 
 import argparse
@@ -71,16 +72,39 @@ else:
     method.write({{"cashkeeper_port": port, "payment_method_type": "terminal"}})
 if method and method not in config.payment_method_ids and not config.current_session_id:
     config.payment_method_ids |= method
+key = ""
+if {cloud}:  # cloud mode: an agent, a method that goes through it, and a fresh API key
+    agent = env["pos.cashkeeper.agent"].search([("name", "=", "Demo shop")], limit=1) \
+        or env["pos.cashkeeper.agent"].create({{"name": "Demo shop"}})
+    agent.action_revoke_api_keys()
+    key = agent.action_generate_api_key()["context"]["default_key"]
+    cloud = env["pos.payment.method"].search([("cashkeeper_agent_id", "=", agent.id)], limit=1)
+    if not cloud and not config.current_session_id:
+        cloud = env["pos.payment.method"].create({{
+            "name": "CashKeeper (cloud)", "journal_id": journal.id, "payment_method_type": "terminal",
+            "use_payment_terminal": "cashkeeper", "cashkeeper_use_agent": True, "cashkeeper_agent_id": agent.id,
+            "cashkeeper_id_caja": "1",
+        }})
+        config.payment_method_ids |= cloud
 env.cr.commit()
-print("DEMO-CONFIG " + json.dumps({{"id": config.id, "name": config.name, "note": note}}))
+print("DEMO-CONFIG " + json.dumps({{"id": config.id, "name": config.name, "note": note, "key": key}}))
 """
 
 
-def configure_pos(db, sim_port, log):
-    config = Odoo(db, CK_HOME / "demo-data", log).shell(CONFIGURE.format(port=sim_port), "DEMO-CONFIG")
+def configure_pos(db, sim_port, cloud, log):
+    config = Odoo(db, CK_HOME / "demo-data", log).shell(CONFIGURE.format(port=sim_port, cloud=cloud), "DEMO-CONFIG")
     if config["note"]:
         print(config["note"])
-    return config["id"], config["name"]
+    return config
+
+
+def start_agent(url, key, sim_port, log):
+    """The real on-site agent, as a shop would run it (here against this machine's Odoo)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
+           "CK_AGENT_ODOO_URL": url, "CK_AGENT_API_KEY": key, "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
+           "CK_AGENT_CKMONITOR_PORT": str(sim_port)}
+    with open(log, "a") as out:
+        return subprocess.Popen([PY, "-m", "cashkeeper_agent"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_http(url, proc, seconds=90):
@@ -103,12 +127,14 @@ def main():
     parser.add_argument("--sim-port", type=int, default=16501)
     parser.add_argument("--pay-after", default="5")
     parser.add_argument("--reset", action="store_true")
+    parser.add_argument("--cloud", action="store_true", help="also run the on-site agent (cloud mode)")
     args = parser.parse_args()
     logs = CK_HOME / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
     prepare_database(args.db, args.reset, logs / "demo-install.log")
-    config_id, config_name = configure_pos(args.db, args.sim_port, logs / "demo-install.log")
+    config = configure_pos(args.db, args.sim_port, args.cloud, logs / "demo-install.log")
+    config_id, config_name = config["id"], config["name"]
     sim = subprocess.Popen([PY, "-m", "ckfast.simulator", "--port", str(args.sim_port), "--pay-after", args.pay_after],
                            cwd=REPO)
     time.sleep(0.5)
@@ -118,12 +144,13 @@ def main():
     server_log = logs / "demo-odoo.log"
     server = subprocess.Popen(odoo(args.db, f"--http-port={args.http_port}", f"--logfile={server_log}"))
     base = f"http://127.0.0.1:{args.http_port}"
+    processes = [server, sim]
 
     def stop(*_):
-        for proc in (server, sim):
+        for proc in reversed(processes):  # the agent first: it says goodbye to Odoo
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (server, sim):
+        for proc in reversed(processes):
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -135,6 +162,12 @@ def main():
     if not wait_http(f"{base}/web/login", server):
         print(f"Odoo did not come up; see {server_log}")
         stop()
+    cloud = ""
+    if args.cloud and config["key"]:
+        agent_log = logs / "demo-agent.log"
+        processes.append(start_agent(base, config["key"], args.sim_port, agent_log))
+        cloud = (f"\n   Cloud mode:  on-site agent running (log {agent_log}); payment method \"CashKeeper (cloud)\"\n"
+                 f"                goes through it. Stop/start it to see the POS warn and resume.")
     print(f"""
 ==========================================================================================
  pos_cashkeeper demo is running
@@ -146,7 +179,7 @@ def main():
    Drive it:    ckfast --port {args.sim_port} sim tickets | sim pay-all | sim cancel-all | sim fault refuse
                 (ckfast is in {Path(PY).parent}; or: python -m ckfast …)
    Sell:        open the POS, add a product, Payment, CashKeeper: the line waits for cash and turns
-                paid after {args.pay_after} s (or: ckfast --port {args.sim_port} sim pay-all)
+                paid after {args.pay_after} s (or: ckfast --port {args.sim_port} sim pay-all){cloud}
  Ctrl-C stops Odoo and the simulator.
 ==========================================================================================
 """, flush=True)

@@ -63,10 +63,12 @@ class Odoo:
             subprocess.run(self.cmd("-i", "pos_cashkeeper", "--stop-after-init", "--no-http"), stdout=log,
                            stderr=subprocess.STDOUT, check=True)
 
-    def start(self):
+    def start(self, *args):
+        """Serve on a free port (threaded; pass e.g. ``--workers=2`` for prefork)."""
         log = open(self.log, "a")  # noqa: SIM115 - kept open for the server's lifetime
         self.proc = subprocess.Popen(self.cmd(f"--http-port={self.port}", "--http-interface=127.0.0.1",
-                                              f"--db-filter=^{self.db}$"), stdout=log, stderr=subprocess.STDOUT)
+                                              f"--gevent-port={free_port()}", f"--db-filter=^{self.db}$", *args),
+                                     stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:

@@ -5,14 +5,16 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
 
 1. ruff        lint of the whole repo
 2. ckfast      protocol, client, simulator and CLI tests (pytest + hypothesis, no Odoo)
+   agent       the on-site agent's tests (no Odoo), then `pip install . ./agent` in a fresh venv
 3. odoo        a throwaway database: install pos_cashkeeper (its log must hold no warning or
                error of ours), ``--test-tags /pos_cashkeeper``, and a skipped test (a tour
                without Chromium, say) counts as a FAILURE, so a green run means it really ran
 4. pytest-odoo the addon's tests once more through pytest-odoo, on that database
 5. chaos       tools/chaos.py with 30 payments and injected faults on that database:
                lost = doubled = unbacked = stuck = 0
-6. bench       tools/bench.py --smoke on that database: it runs and loses no payment (figures are
-               printed, not asserted: performance goals live in the benchmark, not in tests)
+6. bench       tools/bench.py --smoke on that database: it runs and loses no payment, on-premise
+               and in cloud mode (the real agent, a prefork Odoo); figures are printed, not
+               asserted: performance goals live in the benchmark, not in tests
 7. uninstall   the addon uninstalls cleanly from that database
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
@@ -35,7 +37,7 @@ from odoo_cli import ADDONS_DIR, ADDONS_PATH, PY, odoo_command, pg_settings
 REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
-SUITES = ["ruff", "ckfast", "odoo", "pytest-odoo", "chaos", "bench", "uninstall"]
+SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
@@ -84,6 +86,28 @@ def suite_ckfast(results, tmp):
     counts = _junit_counts(xml)
     results.add("ckfast", counts["passed"], counts["failed"] + counts["skipped"],
                 f"{counts['skipped']} skipped" if counts["skipped"] else "")
+
+
+def suite_agent(results, tmp):
+    """The on-site agent without Odoo (against a protocol fake and the simulator), then its
+    packaging: `pip install . ./agent` into a fresh virtualenv gives a working console script."""
+    xml = tmp / "agent.xml"
+    run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:odoo", f"--junitxml={xml}",
+         str(REPO / "agent" / "tests")], cwd=REPO)
+    counts = _junit_counts(xml)
+    results.add("agent", counts["passed"], counts["failed"] + counts["skipped"],
+                f"{counts['skipped']} skipped" if counts["skipped"] else "")
+    # Wheels built offline with the project venv (it has setuptools and wheel), installed into a
+    # bare virtualenv: proves the agent needs nothing but the standard library and ckfast.
+    src, dist, venv = tmp / "src", tmp / "dist", tmp / "agent-venv"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", ".*cache"))
+    ok = run([PY, "-m", "pip", "wheel", "-q", "--no-index", "--no-deps", "--no-build-isolation", "-w", str(dist),
+              str(src), str(src / "agent")]).returncode == 0
+    ok = ok and run([PY, "-m", "venv", str(venv)]).returncode == 0
+    ok = ok and run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                     *map(str, dist.glob("*.whl"))]).returncode == 0
+    ok = ok and run([str(venv / "bin" / "cashkeeper-agent"), "--version"]).returncode == 0
+    results.add("agent-install", int(ok), int(not ok), "bare venv: cashkeeper-agent --version")
 
 
 def _junit_counts(xml):
@@ -220,6 +244,8 @@ def main():
             suite_ruff(results)
         if "ckfast" in wanted:
             suite_ckfast(results, tmp)
+        if "agent" in wanted:
+            suite_agent(results, tmp)
         if wanted & {"odoo", "pytest-odoo", "chaos", "bench", "uninstall"} and suite_odoo(results, db, data_dir, logs):
                 if "pytest-odoo" in wanted:
                     suite_pytest_odoo(results, db, data_dir, tmp)

@@ -172,3 +172,55 @@ registry.category("web_tour.tours").add("CashKeeperOfflineTour", {
             ReceiptScreen.isShown(),
         ].flat(Infinity),
 });
+
+// Cloud mode: the Python test runs the real on-site agent and passes its control port
+// (?ck_agent=PORT) to stop it, start it, or wait until its C reached the drawer.
+function agent(command) {
+    return {
+        content: `CashKeeper agent: ${command}`,
+        trigger: "body",
+        run: async () => {
+            const port = new URLSearchParams(window.location.search).get("ck_agent");
+            const response = await fetch(`http://127.0.0.1:${port}/?cmd=${command}`);
+            if (!response.ok) {
+                throw new Error(`agent control refused ${command}: ${await response.text()}`);
+            }
+        },
+    };
+}
+
+registry.category("web_tour.tours").add("CashKeeperCloudAgentRestartTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            agent("wait-queued"),
+            agent("stop"), // graceful stop mid-payment: Odoo shows the agent offline at once
+            {
+                content: "the line says the agent is offline and keeps waiting",
+                trigger: ".paymentlines .cashkeeper_info:contains('agent of this shop')",
+            },
+            drawer("pay-all"), // the customer pays while the agent is down
+            agent("start"),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperCloudPaidTour", {
+    steps: () =>
+        [sellDeskPad(), waitingForCash, agent("wait-queued"), drawer("pay-all"), ReceiptScreen.isShown()].flat(
+            Infinity
+        ),
+});
+
+registry.category("web_tour.tours").add("CashKeeperCloudDrawerCancelTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            agent("wait-queued"),
+            drawer("cancel-all"),
+            dialogSays("cancelled on the CashKeeper"),
+            lineCanBeRetried,
+        ].flat(Infinity),
+});

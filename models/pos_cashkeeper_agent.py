@@ -1,0 +1,227 @@
+"""On-site agents (cloud mode): an Odoo that cannot reach the shop's LAN hands drawer tickets to
+a small program next to CKMonitor, which connects out to Odoo (see agent/ and agent/PROTOCOL.md).
+
+Each agent logs in with the API key of its own user, a member of the "CashKeeper agent" group
+only: that user sees nothing but its agent record and the tickets of the methods assigned to it.
+
+New work reaches the agent through a long-poll held by Odoo (``_wait_for_change``), woken by a
+PostgreSQL NOTIFY sent in the transaction that changes a ticket: it is delivered on commit, from
+any worker process, so it works with Odoo's multi-worker (prefork) and threaded servers alike.
+"""
+
+import logging
+import secrets
+import select
+import time
+from datetime import timedelta
+
+import psycopg2
+from odoo import _, api, fields, models, sql_db
+from odoo.exceptions import UserError
+
+from .pos_cashkeeper_ticket import OPEN_STATES
+
+_logger = logging.getLogger(__name__)
+
+CHANNEL = "pos_cashkeeper_agent"
+# The longest Odoo holds a poll; an agent silent for longer than that plus ONLINE_GRACE seconds
+# is shown offline. Overridable with the system parameter pos_cashkeeper.agent_poll_wait.
+POLL_WAIT_DEFAULT = 20
+ONLINE_GRACE = 10
+# How often the agent asks CKMonitor about an open ticket (it is on the same LAN: cheap).
+STATUS_INTERVAL_MS = 250
+
+
+class PosCashKeeperAgent(models.Model):
+    _name = "pos.cashkeeper.agent"
+    _description = "CashKeeper on-site agent"
+    _order = "name"
+
+    name = fields.Char(required=True, help="Where the agent runs, e.g. the shop's name.")
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    user_id = fields.Many2one("res.users", string="Agent user", readonly=True, copy=False, ondelete="restrict",
+                              help="The user whose API key the agent uses. It can do nothing else.")
+    payment_method_ids = fields.One2many("pos.payment.method", "cashkeeper_agent_id", string="Payment methods")
+    last_seen = fields.Datetime(readonly=True, copy=False)
+    said_bye = fields.Boolean(readonly=True, copy=False, help="The agent stopped gracefully.")
+    version = fields.Char(string="Agent version", readonly=True, copy=False)
+    ckmonitor_endpoint = fields.Char(string="CKMonitor", readonly=True, copy=False)
+    ckmonitor_reachable = fields.Boolean(string="CKMonitor reachable", readonly=True, copy=False)
+    ckmonitor_message = fields.Char(string="CKMonitor state", readonly=True, copy=False)
+    status = fields.Selection([("never", "Never connected"), ("online", "Online"), ("offline", "Offline")],
+                              compute="_compute_status")
+    status_text = fields.Char(string="Agent status", compute="_compute_status")
+
+    @api.depends("last_seen", "said_bye", "version", "ckmonitor_reachable", "ckmonitor_message")
+    def _compute_status(self):
+        for agent in self:
+            agent.status = agent._current_status()
+            if agent.status == "never":
+                agent.status_text = _("Never connected. Generate an API key and start the agent on the shop PC.")
+                continue
+            seen = fields.Datetime.to_string(agent.last_seen)
+            if agent.status == "online":
+                drawer = (_("CKMonitor at %s reachable", agent.ckmonitor_endpoint) if agent.ckmonitor_reachable
+                          else _("CKMonitor NOT reachable: %s", agent.ckmonitor_message or "?"))
+                agent.status_text = _("Online (agent %(version)s, last contact %(seen)s UTC). %(drawer)s.",
+                                      version=agent.version or "?", seen=seen, drawer=drawer)
+            else:
+                agent.status_text = _("Offline since %s UTC.", seen)
+
+    def _current_status(self):
+        if not self.last_seen:
+            return "never"
+        silent = fields.Datetime.now() - self.last_seen
+        if self.said_bye or silent > timedelta(seconds=self._poll_wait() + ONLINE_GRACE):
+            return "offline"
+        return "online"
+
+    def _offline_message(self):
+        """For the cashier, or False when the agent is online."""
+        if self._current_status() == "online":
+            return False
+        return _("The CashKeeper agent of this shop (%s) is offline. Start it on the PC next to the CashKeeper "
+                 "(or ask the manager): the payment goes on as soon as it is back.", self.name)
+
+    @api.model
+    def _poll_wait(self):
+        value = self.env["ir.config_parameter"].sudo().get_param("pos_cashkeeper.agent_poll_wait")
+        try:
+            return max(0.5, min(float(value), 60.0)) if value else POLL_WAIT_DEFAULT
+        except ValueError:
+            return POLL_WAIT_DEFAULT
+
+    # -- setup -------------------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        agents = super().create(vals_list)
+        for agent in agents:
+            agent.user_id = agent._create_agent_user()
+        return agents
+
+    def _create_agent_user(self):
+        # A share user in the agent group only: no backend, no POS, no other data.
+        group = self.env.ref("pos_cashkeeper.group_cashkeeper_agent")
+        return self.env["res.users"].sudo().with_context(no_reset_password=True).create({
+            "name": _("CashKeeper agent: %s", self.name),
+            "login": f"cashkeeper-agent-{self.id}-{secrets.token_hex(4)}",
+            "company_id": self.company_id.id,
+            "company_ids": [fields.Command.set(self.company_id.ids)],
+            "groups_id": [fields.Command.set(group.ids)],
+        })
+
+    def action_generate_api_key(self):
+        """Create an API key for the agent's user and show it once (Odoo keeps only a hash)."""
+        self.ensure_one()
+        if not self.user_id.active:
+            raise UserError(_("The agent's user is archived: unarchive it first."))
+        # sudo: a persistent key for another user; the key grants that user's rights only.
+        key = self.env["res.users.apikeys"].with_user(self.user_id).sudo()._generate(
+            None, _("CashKeeper agent %s", self.name), None)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "res.users.apikeys.show",
+            "name": _("API key of agent %s: copy it into the agent's configuration now", self.name),
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_key": key},
+        }
+
+    def action_revoke_api_keys(self):
+        self.ensure_one()
+        self.env["res.users.apikeys"].sudo().search([("user_id", "=", self.user_id.id)]).unlink()
+        return True
+
+    # -- agent calls (the controller has authenticated the agent's user) ---------------------
+    def _heartbeat(self, version, ckmonitor, bye):
+        ckmonitor = ckmonitor if isinstance(ckmonitor, dict) else {}
+        values = {
+            "last_seen": fields.Datetime.now(),
+            "said_bye": bool(bye),
+            "version": _text(version, 32),
+            "ckmonitor_endpoint": _text(ckmonitor.get("endpoint"), 100),
+            "ckmonitor_reachable": ckmonitor.get("reachable") is True,
+            "ckmonitor_message": _text(ckmonitor.get("message"), 300),
+        }
+        if self.status != "online" or bye:
+            _logger.info("CashKeeper agent %s %s (version %s)", self.name, "stopped" if bye else "connected",
+                         values["version"])
+        self.sudo().write(values)
+
+    def _open_tickets(self):
+        """Tickets of this agent's methods in which the drawer may still take cash. SQL: read on
+        every wake-up of a held poll."""
+        self.env.cr.execute(
+            """SELECT t.name, t.state, COALESCE(t.attempts, 0) FROM pos_cashkeeper_ticket t
+                 JOIN pos_payment_method m ON m.id = t.payment_method_id
+                WHERE m.cashkeeper_agent_id = %s AND m.cashkeeper_use_agent AND t.state IN %s
+                ORDER BY t.id LIMIT 500""",
+            [self.id, OPEN_STATES],
+        )
+        return [{"ticket": name, "state": state, "attempts": attempts}
+                for name, state, attempts in self.env.cr.fetchall()]
+
+    def _wait_for_change(self, known, seconds):
+        """Return the open tickets as soon as they differ from ``known`` ({ticket: state}), or
+        after ``seconds``. Each look is a fresh transaction; the request's cursor stays idle
+        (not in a transaction) while waiting."""
+        deadline = time.monotonic() + seconds
+        self.env.cr.commit()  # the heartbeat
+        with _Wakeup(self.env, self.id) as wakeup:  # listen before the first look: no change slips by
+            while True:
+                tickets = self._open_tickets()
+                remaining = deadline - time.monotonic()
+                if {t["ticket"]: t["state"] for t in tickets} != known or remaining <= 0:
+                    return tickets
+                # End this look's transaction before waiting: the next look gets a fresh snapshot
+                # (and under tests no savepoint of ours is open while other requests run).
+                self.env.cr.commit()
+                wakeup.wait(min(remaining, 1.0))  # re-look every second at worst
+
+    @api.model
+    def _notify(self, agent_ids):
+        """Wake the polls of these agents when the current transaction commits."""
+        for agent_id in set(agent_ids):
+            self.env.cr.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(agent_id)])
+
+
+class _Wakeup:
+    """Sleeps until a NOTIFY for one agent arrives (production), on a connection of its own.
+
+    Under Odoo's test framework every request shares one transaction behind one lock and nothing
+    commits, so no NOTIFY is ever delivered: there it releases the lock while it naps briefly,
+    which lets the POS's requests run exactly as they would beside a held poll in production."""
+
+    def __init__(self, env, agent_id):
+        self.env, self.payload, self.conn = env, str(agent_id), None
+        self.test_lock = env.registry.test_lock if env.registry.in_test_mode() else None
+
+    def __enter__(self):
+        if self.test_lock is None:
+            _db, info = sql_db.connection_info_for(self.env.cr.dbname)
+            self.conn = psycopg2.connect(**info)
+            self.conn.autocommit = True
+            self.conn.cursor().execute(f"LISTEN {CHANNEL}")
+        return self
+
+    def wait(self, seconds):
+        if self.test_lock is not None:
+            self.test_lock.release()
+            try:
+                time.sleep(min(seconds, 0.1))
+            finally:
+                self.test_lock.acquire()
+            return
+        if select.select([self.conn], [], [], seconds)[0]:
+            self.conn.poll()
+            self.conn.notifies.clear()  # any wake-up leads to a fresh look
+
+    def __exit__(self, *exc):
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _text(value, limit):
+    return "".join(c for c in value if c.isprintable())[:limit] if isinstance(value, str) else ""
+

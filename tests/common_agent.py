@@ -1,0 +1,43 @@
+import requests
+from odoo import Command
+
+from .common import CashKeeperHttpCommon
+
+
+class CashKeeperAgentCommon(CashKeeperHttpCommon):
+    """The "Shop" config with a cloud-mode CashKeeper method served by agent "Shop A"."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].sudo().set_param("pos_cashkeeper.agent_poll_wait", "2")
+        cls.agent = cls.env["pos.cashkeeper.agent"].create({"name": "Shop A"})
+        cls.agent_key = cls.api_key(cls.agent)
+        cls.cloud_method = cls.make_cashkeeper_method(
+            name="CashKeeper cloud", cashkeeper_use_agent=True, cashkeeper_agent_id=cls.agent.id,
+            cashkeeper_host=False)
+        cls.main_pos_config.write({"payment_method_ids": [Command.link(cls.cloud_method.id)]})
+
+    @classmethod
+    def api_key(cls, agent):
+        return agent.action_generate_api_key()["context"]["default_key"]
+
+    def agent_rpc(self, call, key=None, timeout=30, **params):
+        """POST /pos_cashkeeper/agent/<call> the way the agent does (no session, Bearer key)."""
+        self.env.flush_all()
+        response = requests.post(
+            f"{self.base_url()}/pos_cashkeeper/agent/{call}",
+            json={"jsonrpc": "2.0", "method": "call", "id": 1, "params": params},
+            headers={"Authorization": f"Bearer {key or self.agent_key}"},
+            timeout=timeout,
+        )
+        if response.status_code != 200:
+            return None, f"HTTP {response.status_code}"
+        body = response.json()
+        if "error" in body:
+            return None, body["error"]["data"]["message"]
+        return body["result"], None
+
+    def say_online(self, agent=None, key=None):
+        return self.agent_rpc("poll", key=key, version="test", wait=0,
+                              ckmonitor={"reachable": True, "endpoint": f"127.0.0.1:{self.sim.port}"})

@@ -1,0 +1,247 @@
+import threading
+import time
+from decimal import Decimal
+
+from odoo import Command
+from odoo.addons.pos_cashkeeper.ckfast import (
+    AmountFormat,
+    CKFastClient,
+    CKMonitorUnreachable,
+    TicketConflict,
+    error_to_dict,
+)
+from odoo.tests import new_test_user, tagged
+
+from .common_agent import CashKeeperAgentCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperAgentApi(CashKeeperAgentCommon):
+    """The agent's endpoints over real HTTP, with the agent's part (ckfast against the
+    simulator) played by the test: the rules the real agent relies on."""
+
+    def setUp(self):
+        super().setUp()
+        self.pos_session = self.open_session()
+        self.say_online()
+
+    def start(self, amount=12.34, **params):
+        return self.start_payment(self.pos_session, amount, payment_method_id=self.cloud_method.id, **params)
+
+    def cloud_status(self, line, action="status"):
+        return self.ck_rpc(action, payment_method_id=self.cloud_method.id, session_id=self.pos_session.id,
+                           payment_uuid=line)
+
+    def claim_and_send(self, name):
+        """What the agent does for a new ticket: claim, send C with ckfast, report."""
+        claim, error = self.agent_rpc("claim", ticket=name)
+        self.assertFalse(error)
+        create = claim["create"]
+        client = CKFastClient("127.0.0.1", self.sim.port, connect_timeout=1, read_timeout=1, retries=0)
+        try:
+            result = client.create_ticket(
+                name, Decimal(create["amount"]), amount_format=AmountFormat(create["amount_format"]),
+                decimals=create["decimals"], id_caja=create["id_caja"], terminal=create["terminal"],
+                vendedor=create["vendedor"], forma_pago=create["forma_pago"], sent_before=claim["attempt"] > 1)
+            report = {"reply": result.reply.raw.decode(), "ours": True}
+        except TicketConflict as e:
+            report = {"reply": e.reply.raw.decode(), "ours": False}
+        return self.agent_rpc("report", ticket=name, command="C", attempt=claim["attempt"], **report)
+
+    def report_status(self, name):
+        reply = CKFastClient("127.0.0.1", self.sim.port, retries=0).ticket_status(name)
+        return self.agent_rpc("report", ticket=name, command="S", reply=reply.raw.decode())
+
+    def test_cloud_ticket_is_handed_to_the_agent_not_sent_by_odoo(self):
+        result, error, line = self.start()
+        self.assertFalse(error)
+        self.assertEqual((result["state"], result["message"]), ("new", False))
+        self.assertEqual(self.sim.requests, [])  # Odoo never talks to the drawer in cloud mode
+        polled, _ = self.agent_rpc("poll", version="test", wait=0, known={})
+        self.assertEqual(polled["tickets"], [{"ticket": result["ticket"], "state": "new", "attempts": 0}])
+        answer, error = self.claim_and_send(result["ticket"])
+        self.assertFalse(error)
+        self.assertEqual(answer["state"], "queued")
+        self.assertEqual(self.sim.requests[0].line, f"C|{result['ticket']}|1234||1|TPV1||efectivo\r\n".encode())
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "pending")
+        self.sim.pay(result["ticket"])
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "paid")
+        status, _ = self.cloud_status(line)
+        self.assertEqual((status["state"], status["final"]), ("paid", True))
+        # Reports are idempotent: the same answer again changes nothing.
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "paid")
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_held_poll_answers_as_soon_as_a_ticket_is_started(self):
+        answers = []
+
+        def poll():
+            started = time.monotonic()
+            answers.append((self.agent_rpc("poll", version="test", wait=30, known={})[0], time.monotonic() - started))
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        time.sleep(0.5)
+        result, _, _ = self.start()
+        thread.join(10)
+        polled, seconds = answers[0]
+        self.assertEqual([t["ticket"] for t in polled["tickets"]], [result["ticket"]])
+        self.assertLess(seconds, 2)  # the server's limit here is 2 s: it answered on the change, not on time
+
+    def test_poll_waits_while_nothing_changes(self):
+        result, _, _ = self.start()
+        started = time.monotonic()
+        polled, _ = self.agent_rpc("poll", version="test", wait=30, known={result["ticket"]: "new"})
+        self.assertGreaterEqual(time.monotonic() - started, 1.9)  # held until the 2 s limit
+        self.assertEqual(polled["wait"], 2)
+
+    def test_second_claim_counts_as_resend_and_already_exists_is_ours(self):
+        """The agent restarted after sending C but before reporting: the same id again, and
+        CKMonitor's "already exists" means it was ours: one ticket at the drawer."""
+        result, _, _ = self.start()
+        name = result["ticket"]
+        first, _ = self.agent_rpc("claim", ticket=name)
+        CKFastClient("127.0.0.1", self.sim.port).create_ticket(name, Decimal("12.34"), id_caja="1", terminal="TPV1")
+        answer, _ = self.claim_and_send(name)
+        self.assertEqual(answer["state"], "queued")
+        ticket = self.ticket(name)
+        self.assertEqual((ticket.attempts, ticket.last_reply), (2, "NOK Already exists"))
+        self.assertEqual(first["attempt"], 1)
+        self.assertEqual(len(self.sim.tickets()), 1)
+
+    def test_already_exists_on_a_first_attempt_is_a_conflict(self):
+        result, _, _ = self.start()
+        name = result["ticket"]
+        CKFastClient("127.0.0.1", self.sim.port).create_ticket(name, Decimal("1"))  # someone else's
+        answer, _ = self.claim_and_send(name)
+        self.assertEqual(answer["state"], "failed")
+
+    def test_cancel_before_the_agent_claims_it_is_never_sent(self):
+        result, _, line = self.start()
+        cancelled, _ = self.cloud_status(line, action="cancel")
+        self.assertEqual(cancelled["state"], "abandoned")
+        claim, _ = self.agent_rpc("claim", ticket=result["ticket"])
+        self.assertEqual((claim["claimed"], claim["state"]), (False, "abandoned"))
+        # The agent watches it: CKMonitor never heard of it, so nothing can be collected.
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "failed")
+
+    def test_drawer_paid_after_cashier_cancelled_is_flagged(self):
+        result, _, line = self.start()
+        self.claim_and_send(result["ticket"])
+        self.assertEqual(self.cloud_status(line, action="cancel")[0]["state"], "abandoned")
+        self.sim.pay(result["ticket"])
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "paid_after_abandon")
+
+    def test_ckmonitor_fault_reported_by_the_agent_reaches_the_cashier(self):
+        result, _, line = self.start()
+        self.claim_and_send(result["ticket"])
+        fault = error_to_dict(CKMonitorUnreachable("127.0.0.1", 1, "connection refused"))
+        self.agent_rpc("report", ticket=result["ticket"], command="S", error=fault)
+        status, _ = self.cloud_status(line)
+        self.assertEqual(status["state"], "queued")  # unknown, not failed: the drawer may take cash
+        self.assertIn("Cannot reach the CashKeeper (CKMonitor at 127.0.0.1:1", status["message"])
+
+    def test_garbage_reports_change_nothing(self):
+        result, _, _ = self.start()
+        self.claim_and_send(result["ticket"])
+        for params in ({"command": "S", "reply": "OK|OK\r\nC|X|1"}, {"command": "S", "reply": "maybe"}):
+            self.agent_rpc("report", ticket=result["ticket"], **params)
+            self.assertEqual(self.ticket(result["ticket"]).state, "queued")
+        for params in ({"command": "X", "reply": "OK|OK"}, {"command": "S"},
+                       {"command": "S", "error": {"kind": "unreachable", "host": "h", "port": "x", "cause": "c"}},
+                       {"command": "C", "reply": "OK|Added", "attempt": 9}):
+            answer, error = self.agent_rpc("report", ticket=result["ticket"], **params)
+            self.assertTrue(error, params)
+        self.assertEqual(self.ticket(result["ticket"]).state, "queued")
+
+    def test_offline_agent_refuses_new_payments_and_warns_on_open_ones(self):
+        result, _, line = self.start()
+        self.agent_rpc("poll", version="test", wait=0, bye=True)  # graceful stop
+        status, _ = self.cloud_status(line)
+        self.assertIn("agent of this shop (Shop A) is offline", status["message"])
+        self.assertEqual(status["state"], "new")
+        _, error, _ = self.start()
+        self.assertIn("is offline", error)
+        self.say_online()
+        self.assertFalse(self.cloud_status(line)[0]["message"])
+
+    def test_agent_status_on_the_payment_method(self):
+        self.env.invalidate_all()  # the heartbeat was written by the request
+        self.assertEqual(self.cloud_method.cashkeeper_agent_id.status, "online")
+        self.assertIn(f"CKMonitor at 127.0.0.1:{self.sim.port} reachable", self.cloud_method.cashkeeper_agent_status)
+        action = self.cloud_method.action_cashkeeper_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        self.agent_rpc("poll", version="test", wait=0, bye=True)
+        self.agent.invalidate_recordset()
+        self.assertEqual(self.agent.status, "offline")
+        self.assertEqual(self.cloud_method.action_cashkeeper_test_connection()["params"]["type"], "danger")
+
+    def test_cron_leaves_agent_tickets_to_the_agent(self):
+        result, _, _ = self.start()
+        self.claim_and_send(result["ticket"])
+        ticket = self.ticket(result["ticket"])
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "queued")
+        self.assertEqual([r.line[:1] for r in self.sim.requests], [b"C"])  # Odoo asked nothing
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperAgentAuth(CashKeeperAgentCommon):
+    """Who may call the agent endpoints, and what each agent may see."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.agent_b = cls.env["pos.cashkeeper.agent"].create({"name": "Shop B"})
+        cls.key_b = cls.api_key(cls.agent_b)
+        cls.method_b = cls.make_cashkeeper_method(
+            name="CashKeeper B", cashkeeper_use_agent=True, cashkeeper_agent_id=cls.agent_b.id, cashkeeper_host=False)
+        cls.main_pos_config.write({"payment_method_ids": [Command.link(cls.method_b.id)]})
+
+    def setUp(self):
+        super().setUp()
+        self.pos_session = self.open_session()
+        self.say_online()
+        self.say_online(key=self.key_b)
+        self.ticket_b = self.start_payment(self.pos_session, payment_method_id=self.method_b.id)[0]["ticket"]
+
+    def test_wrong_key_is_refused(self):
+        for key in ("0" * 40, self.agent_key[:-1] + ("0" if self.agent_key[-1] != "0" else "1")):
+            result, error = self.agent_rpc("poll", key=key, wait=0)
+            self.assertIsNone(result)
+            self.assertIn("Invalid apikey", error)
+
+    def test_key_of_a_user_without_the_agent_group_is_refused(self):
+        manager = new_test_user(self.env, "ck_manager", groups="point_of_sale.group_pos_manager")
+        key = self.env["res.users.apikeys"].with_user(manager).sudo()._generate(None, "test", None)
+        for call, params in (("poll", {"wait": 0}), ("claim", {"ticket": self.ticket_b}),
+                             ("report", {"ticket": self.ticket_b, "command": "S", "reply": "OK|OK"})):
+            result, error = self.agent_rpc(call, key=key, **params)
+            self.assertIsNone(result)
+            self.assertIn("not a CashKeeper agent", error)
+        self.assertEqual(self.ticket(self.ticket_b).state, "new")
+
+    def test_agent_sees_and_touches_only_its_own_methods_tickets(self):
+        polled, _ = self.agent_rpc("poll", wait=0)
+        self.assertEqual(polled["tickets"], [])
+        polled_b, _ = self.agent_rpc("poll", key=self.key_b, wait=0)
+        self.assertEqual([t["ticket"] for t in polled_b["tickets"]], [self.ticket_b])
+        for call, params in (("claim", {}), ("report", {"command": "S", "reply": "OK|OK"})):
+            result, error = self.agent_rpc(call, ticket=self.ticket_b, **params)
+            self.assertIsNone(result)
+            self.assertIn("is not one of this agent's", error)
+        ticket = self.ticket(self.ticket_b)
+        self.assertEqual((ticket.state, ticket.attempts), ("new", 0))
+
+    def test_agent_user_record_rules(self):
+        tickets = self.env["pos.cashkeeper.ticket"].with_user(self.agent_b.user_id)
+        self.assertEqual(tickets.search([]).mapped("name"), [self.ticket_b])
+        self.assertFalse(self.env["pos.cashkeeper.ticket"].with_user(self.agent.user_id).search([]))
+        self.assertEqual(self.env["pos.cashkeeper.agent"].with_user(self.agent.user_id).search([]), self.agent)
+        self.assertFalse(self.agent.user_id.has_group("base.group_user"))  # not even an internal user
+
+    def test_archived_agent_is_refused(self):
+        self.agent_b.active = False
+        result, error = self.agent_rpc("poll", key=self.key_b, wait=0)
+        self.assertIn("archived or was deleted", error)

@@ -1,0 +1,69 @@
+import tempfile
+from pathlib import Path
+
+from odoo import Command
+from odoo.tests import tagged
+from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
+
+from .agent_process import AgentProcess, TestCookieProxy
+from .common_agent import CashKeeperAgentCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperCloudTours(CashKeeperAgentCommon):
+    """Cloud mode end to end: the POS in Chromium, this Odoo, the real agent process (agent/)
+    connecting to it with its API key, and the simulator as the shop's CKMonitor."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # Only the cloud method on the till, so "CashKeeper" names it alone.
+        cls.main_pos_config.write({"payment_method_ids": [Command.unlink(cls.cashkeeper_method.id)]})
+
+    def setUp(self):
+        super().setUp()
+        log = Path(tempfile.mkdtemp(prefix="ck_agent_")) / "agent.log"
+        proxy = TestCookieProxy(self.base_url(), lambda: f"{TEST_CURSOR_COOKIE_NAME}={self.http_request_key}")
+        self.addCleanup(proxy.close)
+        self.agent_process = AgentProcess(proxy.url, self.agent_key, self.sim, log)
+        self.addCleanup(self.agent_process.close)
+        self.control_port = self.agent_process.serve_control()
+
+    def run_tour(self, name):
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        self.agent_process.start()
+        url = (f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
+               f"&ck_agent={self.control_port}")
+        try:
+            self.start_tour(url, name, login="pos_user")
+        finally:
+            self.assertEqual(self.agent_process.stop(), 0, self.agent_process.log())
+        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
+
+    def assertPaidOnce(self, tickets):
+        self.assertEqual(len(tickets), 1)
+        self.assertEqual(tickets.state, "paid")
+        self.assertEqual(list(self.sim.tickets()), [tickets.name])
+        self.assertEqual(len([r for r in self.sim.requests if r.line.startswith(b"C|")]), 1)
+        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
+        self.assertEqual(order.state, "paid")
+        payment = order.payment_ids.filtered(lambda p: p.payment_method_id == self.cloud_method)
+        self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
+
+    def test_cloud_paid_at_the_drawer(self):
+        tickets = self.run_tour("CashKeeperCloudPaidTour")
+        self.assertPaidOnce(tickets)
+        log = self.agent_process.log()
+        self.assertIn(tickets.name, log)
+        self.assertNotIn(self.agent_key, log)  # the key is never logged
+
+    def test_cloud_cancelled_at_the_drawer(self):
+        tickets = self.run_tour("CashKeeperCloudDrawerCancelTour")
+        self.assertEqual(tickets.mapped("state"), ["cancelled"])
+
+    def test_cloud_agent_stopped_mid_payment_then_restarted_completes_once(self):
+        tickets = self.run_tour("CashKeeperCloudAgentRestartTour")
+        self.assertPaidOnce(tickets)
+        self.assertEqual(tickets.attempts, 1)
+        self.agent.invalidate_recordset()
+        self.assertEqual(self.agent.status, "offline")  # stopped gracefully at the end of the tour

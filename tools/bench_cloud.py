@@ -1,0 +1,143 @@
+"""Cloud mode part of the benchmark (tools/bench.py runs it in the same run): the real on-site
+agent (agent/) against the same Odoo, served by a prefork (multi-worker) server, with its
+long-poll, side by side with the same agent in 2-second polling mode (the competing
+middleware's policy, `fixed_interval = 2`). POS clients drive the POS's RPC sequence.
+
+Measured per payment: start -> CKMonitor receives C (the simulator's clock, same machine), and
+paid at the drawer -> the POS sees "paid".
+"""
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CLOUD_SETUP = """
+import json
+admin = env.ref("base.user_admin")
+company = admin.company_id
+journal = env["account.journal"].search([("code", "=", "CKX"), ("company_id", "=", company.id)], limit=1)
+agent = env["pos.cashkeeper.agent"].create({{"name": "Bench shop"}})
+key = agent.action_generate_api_key()["context"]["default_key"]
+method = env["pos.payment.method"].create({{
+    "name": "CashKeeper cloud", "journal_id": journal.id, "payment_method_type": "terminal",
+    "use_payment_terminal": "cashkeeper", "cashkeeper_use_agent": True, "cashkeeper_agent_id": agent.id,
+    "company_id": company.id,
+}})
+config = env["pos.config"].create({{"name": "Cloud", "payment_method_ids": [(6, 0, method.ids)]}})
+config.with_user(admin).open_ui()
+config.current_session_id.set_opening_control(0, "")
+env.cr.commit()
+print("CLOUD-SETUP " + json.dumps({{"method": method.id, "session": config.current_session_id.id, "key": key}}))
+"""
+
+
+class Agent:
+    def __init__(self, odoo, sim, key, log, fixed_interval=0):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
+               "CK_AGENT_ODOO_URL": odoo.url, "CK_AGENT_API_KEY": key, "CK_AGENT_DATABASE": odoo.db,
+               "CK_AGENT_CKMONITOR_HOST": "127.0.0.1", "CK_AGENT_CKMONITOR_PORT": str(sim.port),
+               "CK_AGENT_FIXED_INTERVAL": str(fixed_interval)}
+        with open(log, "a") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cashkeeper_agent"], env=env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def run(bench, sim, session, payments, concurrency, seed):
+    """``bench``: a tools/bench.py Bench pointed at the cloud method. Returns latencies (s)."""
+    rng = random.Random(seed)
+    delays = iter([rng.uniform(0.3, 3.0) for _ in range(payments)])
+    to_c, to_pos, lost = [], [], [0]
+    lock = threading.Lock()
+
+    def c_received(ticket):
+        return next((r.at for r in list(sim.requests) if r.line.startswith(f"C|{ticket}|".encode())), None)
+
+    def customer(ticket, delay, paid_at):
+        deadline = time.monotonic() + 60
+        while c_received(ticket) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)  # feeding the cash
+        sim.pay(ticket)
+        paid_at.append(time.monotonic())
+
+    def payment(delay):
+        params = {"session_id": session, "payment_uuid": str(uuid.uuid4())}
+        started = time.time()
+        result = bench.call("start", amount=12.34, order_uuid=str(uuid.uuid4()), order_ref="bench", **params)
+        paid_at = []
+        threading.Thread(target=customer, args=(result["ticket"], delay, paid_at), daemon=True).start()
+        deadline = time.monotonic() + 60
+        while result["state"] != "paid":
+            if result["final"] or time.monotonic() > deadline:
+                raise RuntimeError(f"ticket {result['ticket']} ended {result['state']}")
+            time.sleep(result["poll"]["interval_ms"] / 1000)
+            result = bench.call("status", **params)
+        seen = time.monotonic()
+        with lock:
+            to_c.append(c_received(result["ticket"]) - started)
+            to_pos.append(seen - paid_at[0])
+
+    def worker():
+        while True:
+            with lock:
+                delay = next(delays, None)
+            if delay is None:
+                return
+            try:
+                payment(delay)
+            except Exception as e:  # counted, and printed: a benchmark must not hide a loss
+                print(f"bench (cloud): payment failed: {e}", flush=True)
+                with lock:
+                    lost[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"to_c": to_c, "to_pos": to_pos, "lost": lost[0]}
+
+
+def bench_cloud(odoo, sim, make_bench, payments, concurrency, seed, log_dir):
+    """Both agents, one after the other, against a prefork Odoo; returns (ours, baseline)."""
+    setup = odoo.shell(CLOUD_SETUP.format(), "CLOUD-SETUP")
+    odoo.start("--workers=2")
+    bench = make_bench(setup["method"])
+    results = []
+    try:
+        for fixed in (0, 2):
+            agent = Agent(odoo, sim, setup["key"], log_dir / f"agent-{fixed or 'longpoll'}.log", fixed)
+            try:
+                time.sleep(1.5)  # connected
+                results.append(run(bench, sim, setup["session"], payments, concurrency, seed))
+            finally:
+                agent.stop()
+    finally:
+        odoo.stop()
+    return results
+
+
+def report_cloud(ours, base, args, pct):
+    """Print the cloud figures; return the target checks [(name, met)]."""
+    print(f"\ncloud mode (on-site agent; Odoo with 2 workers), {args.payments} payments, {args.concurrency} concurrent")
+    print(f"{'':<40}{'long-poll':>10}{'2 s poll':>10}{'ratio':>11}")
+    rows = {}
+    for key, name in (("to_c", "start -> CKMonitor gets C"), ("to_pos", "paid -> POS sees it")):
+        for p in (50, 95):
+            a, b = pct(ours[key], p) * 1000, pct(base[key], p) * 1000
+            rows[key, p] = (a, b)
+            print(f"{name + f' p{p} (ms)':<40}{a:>10.0f}{b:>10.0f}{(b / a if a else float('nan')):>10.1f}x")
+    (c95, c95_base), (pos95, pos95_base) = rows["to_c", 95], rows["to_pos", 95]
+    return [("cloud: p95 start -> C <= 1 s", c95 <= 1000), ("cloud: p95 paid -> POS <= 1 s", pos95 <= 1000),
+            ("cloud: >= 2x better than a 2 s polling agent", c95_base >= 2 * c95 and pos95_base >= 2 * pos95)]
