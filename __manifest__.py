@@ -18,6 +18,7 @@ payment line completes when CKMonitor reports the ticket paid.
         "views/pos_cashkeeper_ticket_views.xml",
         "views/pos_cashkeeper_agent_views.xml",
     ],
+    "demo": ["demo/pos_cashkeeper_demo.xml"],
     "assets": {
         "point_of_sale._assets_pos": ["pos_cashkeeper/static/src/**/*"],
         "web.assets_tests": ["pos_cashkeeper/static/tests/tours/**/*"],

@@ -14,11 +14,11 @@ from ..models.pos_cashkeeper_agent import STATUS_INTERVAL_MS
 
 class CashKeeperAgentController(http.Controller):
     @http.route("/pos_cashkeeper/agent/poll", type="json", auth="bearer", methods=["POST"], csrf=False)
-    def poll(self, version="", known=None, ckmonitor=None, wait=0, bye=False, **ignored):
+    def poll(self, version="", known=None, ckmonitor=None, wait=0, bye=False, instance="", **ignored):
         """Heartbeat; answers with the open tickets once they differ from ``known``, or after
         at most ``wait`` seconds (bounded by the server's own limit)."""
         agent = self._agent()
-        agent._heartbeat(version, ckmonitor, bye)
+        agent._heartbeat(version, ckmonitor, bye, instance)
         known = known if isinstance(known, dict) else {}
         max_wait = agent._poll_wait()
         seconds = 0 if bye or not isinstance(wait, int | float) else max(0.0, min(float(wait), max_wait))

@@ -11,13 +11,13 @@ any worker process, so it works with Odoo's multi-worker (prefork) and threaded 
 
 import logging
 import secrets
-import select
+import selectors
 import time
 from datetime import timedelta
 
 import psycopg2
 from odoo import _, api, fields, models, sql_db
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .pos_cashkeeper_ticket import OPEN_STATES
 
@@ -42,9 +42,12 @@ class PosCashKeeperAgent(models.Model):
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
     user_id = fields.Many2one("res.users", string="Agent user", readonly=True, copy=False, ondelete="restrict",
                               help="The user whose API key the agent uses. It can do nothing else.")
+
+    _sql_constraints = [("user_unique", "unique(user_id)", "Each CashKeeper agent has a user of its own.")]
     payment_method_ids = fields.One2many("pos.payment.method", "cashkeeper_agent_id", string="Payment methods")
     last_seen = fields.Datetime(readonly=True, copy=False)
     said_bye = fields.Boolean(readonly=True, copy=False, help="The agent stopped gracefully.")
+    bye_instance = fields.Char(readonly=True, copy=False, help="The agent process that said goodbye.")
     version = fields.Char(string="Agent version", readonly=True, copy=False)
     ckmonitor_endpoint = fields.Char(string="CKMonitor", readonly=True, copy=False)
     ckmonitor_reachable = fields.Boolean(string="CKMonitor reachable", readonly=True, copy=False)
@@ -95,10 +98,33 @@ class PosCashKeeperAgent(models.Model):
     # -- setup -------------------------------------------------------------------------------
     @api.model_create_multi
     def create(self, vals_list):
+        if any("user_id" in vals for vals in vals_list) and not self.env.su:
+            raise AccessError(_("The agent's user is created by Odoo, not chosen."))
         agents = super().create(vals_list)
         for agent in agents:
-            agent.user_id = agent._create_agent_user()
+            agent.sudo().user_id = agent._create_agent_user()
         return agents
+
+    def write(self, vals):
+        # Its API key is minted for this user: pointing an agent at another user would give
+        # that user's rights to whoever holds the key.
+        if "user_id" in vals and not self.env.su:
+            raise AccessError(_("The agent's user cannot be changed."))
+        result = super().write(vals)
+        if "active" in vals and not vals["active"]:
+            self._revoke_keys()  # an archived agent can do nothing
+        if "company_id" in vals:
+            for agent in self.sudo():
+                agent.user_id.write({"company_ids": [fields.Command.set(agent.company_id.ids)],
+                                     "company_id": agent.company_id.id})
+        return result
+
+    def unlink(self):
+        users = self.sudo().user_id
+        self._revoke_keys()
+        result = super().unlink()
+        users.active = False
+        return result
 
     def _create_agent_user(self):
         # A share user in the agent group only: no backend, no POS, no other data.
@@ -111,13 +137,31 @@ class PosCashKeeperAgent(models.Model):
             "groups_id": [fields.Command.set(group.ids)],
         })
 
+    def _check_key_manager(self):
+        """Keys are minted with sudo for the agent's own user: only POS managers may, and only
+        for a user that is that agent's and nothing else."""
+        self.ensure_one()
+        if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+            raise AccessError(_("Only Point of Sale managers can manage the API keys of CashKeeper agents."))
+        self.check_access("write")
+        user = self.sudo().user_id
+        group = self.env.ref("pos_cashkeeper.group_cashkeeper_agent")
+        owners = self.sudo().with_context(active_test=False).search_count([("user_id", "=", user.id)])
+        if not user or user.groups_id != group or not user.share or owners != 1:
+            raise AccessError(_("The user of agent %s is not a dedicated CashKeeper agent user.", self.name))
+        return user
+
+    def _revoke_keys(self):
+        for agent in self.sudo():
+            self.env["res.users.apikeys"].sudo().search([("user_id", "=", agent.user_id.id)]).unlink()
+
     def action_generate_api_key(self):
         """Create an API key for the agent's user and show it once (Odoo keeps only a hash)."""
-        self.ensure_one()
-        if not self.user_id.active:
-            raise UserError(_("The agent's user is archived: unarchive it first."))
+        user = self._check_key_manager()
+        if not self.active or not user.active:
+            raise UserError(_("The agent or its user is archived: unarchive it first."))
         # sudo: a persistent key for another user; the key grants that user's rights only.
-        key = self.env["res.users.apikeys"].with_user(self.user_id).sudo()._generate(
+        key = self.env["res.users.apikeys"].with_user(user).sudo()._generate(
             None, _("CashKeeper agent %s", self.name), None)
         return {
             "type": "ir.actions.act_window",
@@ -129,16 +173,22 @@ class PosCashKeeperAgent(models.Model):
         }
 
     def action_revoke_api_keys(self):
-        self.ensure_one()
-        self.env["res.users.apikeys"].sudo().search([("user_id", "=", self.user_id.id)]).unlink()
+        self._check_key_manager()
+        self._revoke_keys()
         return True
 
     # -- agent calls (the controller has authenticated the agent's user) ---------------------
-    def _heartbeat(self, version, ckmonitor, bye):
+    def _heartbeat(self, version, ckmonitor, bye, instance=""):
+        """Record the agent's poll. ``instance`` names the agent process: a poll it sent before
+        saying goodbye, and that arrives after, does not show it online again."""
+        instance = _text(instance, 64)
+        if not bye and instance and instance == self.bye_instance:
+            return
         ckmonitor = ckmonitor if isinstance(ckmonitor, dict) else {}
         values = {
             "last_seen": fields.Datetime.now(),
             "said_bye": bool(bye),
+            "bye_instance": instance if bye else False,
             "version": _text(version, 32),
             "ckmonitor_endpoint": _text(ckmonitor.get("endpoint"), 100),
             "ckmonitor_reachable": ckmonitor.get("reachable") is True,
@@ -156,7 +206,7 @@ class PosCashKeeperAgent(models.Model):
             """SELECT t.name, t.state, COALESCE(t.attempts, 0) FROM pos_cashkeeper_ticket t
                  JOIN pos_payment_method m ON m.id = t.payment_method_id
                 WHERE m.cashkeeper_agent_id = %s AND m.cashkeeper_use_agent AND t.state IN %s
-                ORDER BY t.id LIMIT 500""",
+                ORDER BY t.state = 'new' DESC, t.id DESC LIMIT 500""",  # new work first, newest first
             [self.id, OPEN_STATES],
         )
         return [{"ticket": name, "state": state, "attempts": attempts}
@@ -201,8 +251,14 @@ class _Wakeup:
         if self.test_lock is None:
             _db, info = sql_db.connection_info_for(self.env.cr.dbname)
             self.conn = psycopg2.connect(**info)
-            self.conn.autocommit = True
-            self.conn.cursor().execute(f"LISTEN {CHANNEL}")
+            try:
+                self.conn.autocommit = True
+                self.conn.cursor().execute(f"LISTEN {CHANNEL}")
+                self.selector = selectors.DefaultSelector()  # not select(): descriptors may be >= 1024
+                self.selector.register(self.conn, selectors.EVENT_READ)
+            except Exception:
+                self.conn.close()
+                raise
         return self
 
     def wait(self, seconds):
@@ -213,12 +269,17 @@ class _Wakeup:
             finally:
                 self.test_lock.acquire()
             return
-        if select.select([self.conn], [], [], seconds)[0]:
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0 and self.selector.select(remaining):
             self.conn.poll()
-            self.conn.notifies.clear()  # any wake-up leads to a fresh look
+            mine = any(n.payload == self.payload for n in self.conn.notifies)
+            self.conn.notifies.clear()
+            if mine:
+                return
 
     def __exit__(self, *exc):
         if self.conn is not None:
+            self.selector.close()
             self.conn.close()
 
 

@@ -72,6 +72,12 @@ ID_ALPHABET = string.ascii_uppercase + string.digits
 # server one short CKFast exchange); while CKMonitor or Odoo cannot be reached, the delay doubles
 # up to max_interval_ms and drops back on the first good answer.
 POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
+# Cloud mode: a C the agent may still be sending is given this long before CKMonitor's "not
+# found" may fail the ticket (the agent's C takes at most connect + reply timeouts, 3 attempts).
+CLAIM_GRACE = timedelta(seconds=60)
+# Cloud mode: the agent stops resending C for a ticket CKMonitor never confirmed after this long;
+# the ticket is then watched as abandoned (no POS waits that long for a drawer).
+CLAIM_GIVE_UP = timedelta(minutes=10)
 
 
 def _base36(number):
@@ -108,6 +114,7 @@ class PosCashKeeperTicket(models.Model):
     attempts = fields.Integer(string="C attempts", readonly=True,
                               help="How many times the create request was sent (same ticket id each time).")
     queued_at = fields.Datetime(readonly=True)
+    claimed_at = fields.Datetime(readonly=True, help="Cloud mode: when the agent last claimed it to send C.")
     settled_at = fields.Datetime(string="Settled at", readonly=True, help="When the final state was seen.")
     abandoned_at = fields.Datetime(readonly=True)
     last_reply = fields.Char(readonly=True, help="Last raw answer from CKMonitor.")
@@ -130,6 +137,13 @@ class PosCashKeeperTicket(models.Model):
         for ticket in self:
             ticket.pos_order_id = orders.filtered(lambda o, t=ticket: o.uuid == t.order_uuid)[:1]
             ticket.pos_payment_id = payments.filtered(lambda p, t=ticket: p.uuid == t.payment_uuid)[:1]
+
+    def action_open_pos_order(self):
+        self.ensure_one()
+        if not self.pos_order_id:
+            raise UserError(_("The POS order of ticket %s is not in Odoo yet (the POS has not synced it).", self.name))
+        return {"type": "ir.actions.act_window", "res_model": "pos.order", "res_id": self.pos_order_id.id,
+                "views": [(False, "form")]}
 
     # -- entry points (called by the controller after its access checks) ----------------------
     @api.model
@@ -374,9 +388,16 @@ class PosCashKeeperTicket(models.Model):
     # -- agent calls (cloud mode; the controller checked the ticket is this agent's) ---------
     def _agent_claim(self):
         """The agent is about to send C: count the attempt first, exactly as the server does."""
+        if self.state == "new" and self.attempts and fields.Datetime.now() - self.create_date > CLAIM_GIVE_UP:
+            # Resent for long enough: stop. Watched as abandoned, since an earlier C may have
+            # reached CKMonitor unanswered; "not found" then fails it, a late payment is flagged.
+            self._set_state("abandoned", abandoned_at=fields.Datetime.now(), last_error=_(
+                "CKMonitor did not confirm this ticket in %s minutes: no longer sent.",
+                int(CLAIM_GIVE_UP.total_seconds() // 60)))
         if self.state != "new":
             return {"ticket": self.name, "claimed": False, "state": self.state}
         self.attempts += 1
+        self.claimed_at = fields.Datetime.now()
         self._commit()  # a crash from here on must count this attempt as possibly delivered
         method, currency = self.payment_method_id.sudo(), self.currency_id
         return {
@@ -400,9 +421,12 @@ class PosCashKeeperTicket(models.Model):
         on already (a repeat, or a late duplicate) changes nothing."""
         if command not in ("C", "S") or (reply is None) == (error is None):
             raise UserError(_("Invalid agent report."))
-        if command == "C" and not (isinstance(attempt, int) and 0 < attempt <= self.attempts):
+        if command == "C" and not (
+            isinstance(attempt, int) and not isinstance(attempt, bool) and 0 < attempt <= self.attempts
+        ):
             raise UserError(_("Ticket %s was not claimed for that attempt.", self.name))
-        if self.state not in OPEN_STATES or (command == "C" and self.queued_at):
+        reopen = command == "C" and self.state == "failed" and not self.queued_at and error is None
+        if (self.state not in OPEN_STATES and not reopen) or (command == "C" and self.queued_at):
             return self._agent_answer()
         if error is not None:
             try:
@@ -420,7 +444,18 @@ class PosCashKeeperTicket(models.Model):
         except CKFastProtocolError as e:
             self._note_error(e)
             return self._agent_answer()
-        if command == "S":
+        if reopen and (parsed.kind is ReplyKind.ADDED or (parsed.kind is ReplyKind.ALREADY_EXISTS and attempt > 1)):
+            # Failed on an earlier "not found", and yet CKMonitor has it: the drawer may take
+            # cash after all. Watched again as abandoned, so a payment is flagged, not lost.
+            self._set_state("abandoned", queued_at=fields.Datetime.now(), last_reply=_raw(parsed.raw),
+                            abandoned_at=fields.Datetime.now(), settled_at=False, last_error=_(
+                                "CKMonitor queued this ticket after it was marked failed: watched again."))
+        elif reopen:
+            pass  # still refused: it stays failed
+        elif command == "S" and parsed.kind is ReplyKind.NOT_FOUND and not self.queued_at and self.claimed_at \
+                and fields.Datetime.now() - self.claimed_at < CLAIM_GRACE:
+            pass  # its C may still be on the way: "not found" proves nothing yet
+        elif command == "S":
             # A ticket its cashier abandoned is watched, not followed: like the cron's look.
             self._apply_status(parsed, watching=self.state == "abandoned")
         elif parsed.kind is ReplyKind.ADDED or (
@@ -446,7 +481,12 @@ class PosCashKeeperTicket(models.Model):
         ])
         for ticket in tickets:
             name = ticket.name
+            # Read it afresh (a commit does not clear the cache): an agent may have claimed it
+            # meanwhile; a claim committed after this read makes our write fail and roll back.
+            ticket.invalidate_recordset()
             try:
+                if ticket.state not in OPEN_STATES:
+                    continue
                 if ticket.state == "new" and not ticket.attempts:
                     ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
                 elif ticket._agent():

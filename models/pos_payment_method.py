@@ -2,12 +2,13 @@ import re
 import time
 
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..ckfast import AmountFormat, CKFastClient, CKFastError
 from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
+from .pos_cashkeeper_ticket import OPEN_STATES
 
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
@@ -61,6 +62,27 @@ class PosPaymentMethod(models.Model):
         help="Seconds CKMonitor may take to answer one request.",
     )
 
+    def write(self, vals):
+        # Where a method's tickets are sent must not change under a ticket that may still take
+        # cash: the old drawer would lose its watcher, and a resend could reach another drawer.
+        routing = {"use_payment_terminal", "cashkeeper_use_agent", "cashkeeper_agent_id", "cashkeeper_host",
+                   "cashkeeper_port"} & set(vals)
+        if routing:
+            def current(method, fname):
+                value = method[fname]
+                return value.id if method._fields[fname].type == "many2one" else value
+
+            changed = self.sudo().filtered(
+                lambda m: any((current(m, f) or False) != (vals[f] or False) for f in routing))
+            open_tickets = self.env["pos.cashkeeper.ticket"].sudo().search_count(
+                [("payment_method_id", "in", changed.ids), ("state", "in", OPEN_STATES)])
+            if open_tickets:
+                raise UserError(_(
+                    "%(count)s CashKeeper ticket(s) of this payment method may still take cash: settle them "
+                    "(Point of Sale > Orders > CashKeeper Tickets) before changing where the drawer is.",
+                    count=open_tickets))
+        return super().write(vals)
+
     def _get_payment_terminal_selection(self):
         return [*super()._get_payment_terminal_selection(), ("cashkeeper", "CashKeeper")]
 
@@ -91,13 +113,13 @@ class PosPaymentMethod(models.Model):
                         raise CKFastFieldError(ckfast_name, "must not be empty")
                     validate_text_field(ckfast_name, method[fname] or "")
                 except CKFastFieldError as e:
-                    label = method._fields[fname].string
+                    label = method._fields[fname]._description_string(self.env)
                     raise ValidationError(
                         _("CashKeeper: %(field)s %(reason)s.", field=label, reason=e.reason)
                     ) from None
             for fname in ("cashkeeper_connect_timeout", "cashkeeper_read_timeout"):
                 if not 0 < method[fname] <= 60:
-                    label = method._fields[fname].string
+                    label = method._fields[fname]._description_string(self.env)
                     raise ValidationError(_("CashKeeper: %s must be more than 0 and at most 60 seconds.", label))
 
     def _cashkeeper_client(self, retries=2):
@@ -153,7 +175,7 @@ class PosPaymentMethod(models.Model):
                      "running and that the firewall allows the port.", endpoint=endpoint, cause=error.cause)
         if isinstance(error, CKMonitorTimeout):
             return _("The CashKeeper (CKMonitor at %(endpoint)s) did not answer in %(seconds)s s. It may be busy.",
-                     endpoint=endpoint, seconds=f"{error.seconds:g}")
+                     endpoint=endpoint, seconds=format(error.seconds, "g"))
         if isinstance(error, CKFastProtocolError):
             raw = error.printable
             return _("CKMonitor at %(endpoint)s answered something unexpected (%(raw)s). Check the amount format "

@@ -1,1 +1,10 @@
-from . import test_agent_api, test_agent_tours, test_ckfast_in_odoo, test_payment_flow, test_payment_method, test_tours
+from . import (
+    test_agent_api,
+    test_agent_tours,
+    test_ckfast_in_odoo,
+    test_i18n,
+    test_payment_flow,
+    test_payment_method,
+    test_reconciliation,
+    test_tours,
+)

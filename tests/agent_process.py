@@ -33,6 +33,7 @@ class AgentProcess:
         self.control = None
 
     def start(self):
+        Path(self.log_path).write_bytes(b"")  # one run per log: "connected" means this run
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
         self.proc = subprocess.Popen([sys.executable, "-m", "cashkeeper_agent"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
@@ -64,8 +65,12 @@ class AgentProcess:
                 status, text = 200, "ok"
                 if command == "stop":
                     text = f"stopped, exit code {agent.stop()}"
-                elif command == "start":
+                elif command == "start":  # and wait until it is connected to Odoo
                     agent.start()
+                    deadline = time.monotonic() + 15
+                    while "connected to Odoo" not in agent.log() and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    status, text = (200, "connected") if "connected to Odoo" in agent.log() else (504, agent.log())
                 elif command == "wait-queued":  # until the agent's C reached the drawer
                     deadline = time.monotonic() + 15
                     while not agent.sim.tickets() and time.monotonic() < deadline:

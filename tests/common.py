@@ -92,4 +92,5 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
                            payment_uuid=payment_uuid, **params)
 
     def ticket(self, name):
+        self.env.invalidate_all()  # requests changed it behind this environment's cache
         return self.env["pos.cashkeeper.ticket"].search([("name", "=", name)])

@@ -10,6 +10,7 @@ from odoo.addons.pos_cashkeeper.ckfast import (
     TicketConflict,
     error_to_dict,
 )
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from .common_agent import CashKeeperAgentCommon
@@ -165,6 +166,15 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.say_online()
         self.assertFalse(self.cloud_status(line)[0]["message"])
 
+    def test_a_poll_sent_before_goodbye_does_not_revive_the_agent(self):
+        self.agent_rpc("poll", version="test", instance="run1", wait=0, bye=True)
+        self.agent_rpc("poll", version="test", instance="run1", wait=0)  # late, from the stopped process
+        self.agent.invalidate_recordset()
+        self.assertEqual(self.agent.status, "offline")
+        self.agent_rpc("poll", version="test", instance="run2", wait=0)  # the restarted process
+        self.agent.invalidate_recordset()
+        self.assertEqual(self.agent.status, "online")
+
     def test_agent_status_on_the_payment_method(self):
         self.env.invalidate_all()  # the heartbeat was written by the request
         self.assertEqual(self.cloud_method.cashkeeper_agent_id.status, "online")
@@ -175,6 +185,41 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.agent.invalidate_recordset()
         self.assertEqual(self.agent.status, "offline")
         self.assertEqual(self.cloud_method.action_cashkeeper_test_connection()["params"]["type"], "danger")
+
+    def test_not_found_while_a_claimed_c_may_be_on_its_way_proves_nothing(self):
+        result, _, line = self.start()
+        self.agent_rpc("claim", ticket=result["ticket"])  # C "sent", its answer not reported yet
+        self.cloud_status(line, action="cancel")
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "abandoned")  # not failed
+        self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET claimed_at = now() - interval '2 minutes' "
+                            "WHERE name = %s", [result["ticket"]])
+        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "failed")
+
+    def test_c_confirmed_after_the_ticket_failed_reopens_it_watched(self):
+        result, _, _ = self.start()
+        name = result["ticket"]
+        claim, _ = self.agent_rpc("claim", ticket=name)
+        self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET state = 'failed' WHERE name = %s", [name])
+        answer, _ = self.agent_rpc("report", ticket=name, command="C", attempt=claim["attempt"], reply="OK|Added\r\n",
+                                   ours=True)
+        self.assertEqual(answer["state"], "abandoned")  # watched: a payment would be flagged
+        self.assertTrue(self.ticket(name).queued_at)
+
+    def test_agent_gives_up_resending_after_ten_minutes(self):
+        result, _, _ = self.start()
+        name = result["ticket"]
+        self.agent_rpc("claim", ticket=name)
+        self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET create_date = now() - interval '11 minutes' "
+                            "WHERE name = %s", [name])
+        claim, _ = self.agent_rpc("claim", ticket=name)
+        self.assertEqual((claim["claimed"], claim["state"]), (False, "abandoned"))
+
+    def test_method_cannot_be_rerouted_under_an_open_ticket(self):
+        self.start()
+        for values in ({"cashkeeper_use_agent": False, "cashkeeper_host": "10.0.0.9"},
+                       {"cashkeeper_agent_id": self.env["pos.cashkeeper.agent"].create({"name": "Other"}).id}):
+            with self.assertRaisesRegex(UserError, "may still take cash"):
+                self.cloud_method.write(values)
 
     def test_cron_leaves_agent_tickets_to_the_agent(self):
         result, _, _ = self.start()
@@ -241,7 +286,20 @@ class TestCashKeeperAgentAuth(CashKeeperAgentCommon):
         self.assertEqual(self.env["pos.cashkeeper.agent"].with_user(self.agent.user_id).search([]), self.agent)
         self.assertFalse(self.agent.user_id.has_group("base.group_user"))  # not even an internal user
 
+    def test_only_managers_mint_keys_and_only_for_the_agents_own_user(self):
+        with self.assertRaises(AccessError):
+            self.agent.with_user(self.pos_user).action_generate_api_key()
+        with self.assertRaises(AccessError):
+            self.agent.with_user(self.pos_user).action_revoke_api_keys()
+        with self.assertRaises(AccessError):
+            self.agent.with_user(self.pos_admin).write({"user_id": self.env.ref("base.user_admin").id})
+        with self.assertRaises(AccessError):
+            self.env["pos.cashkeeper.agent"].with_user(self.pos_admin).create(
+                {"name": "Mine", "user_id": self.env.ref("base.user_admin").id})
+        self.assertTrue(self.agent.with_user(self.pos_admin).action_generate_api_key()["context"]["default_key"])
+
     def test_archived_agent_is_refused(self):
-        self.agent_b.active = False
+        self.agent_b.active = False  # also revokes its keys
         result, error = self.agent_rpc("poll", key=self.key_b, wait=0)
-        self.assertIn("archived or was deleted", error)
+        self.assertIsNone(result)
+        self.assertIn("Invalid apikey", error)

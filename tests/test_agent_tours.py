@@ -30,14 +30,16 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
         self.control_port = self.agent_process.serve_control()
 
     def run_tour(self, name):
+        """The tour starts the agent (first step) and stops it (last step): its requests share
+        the test's database cursor, so they must only run while the test waits for the browser."""
         self.main_pos_config.with_user(self.pos_user).open_ui()
-        self.agent_process.start()
         url = (f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
                f"&ck_agent={self.control_port}")
         try:
             self.start_tour(url, name, login="pos_user")
         finally:
             self.assertEqual(self.agent_process.stop(), 0, self.agent_process.log())
+            self._wait_remaining_requests()  # its last held poll ends before we read the database
         return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
 
     def assertPaidOnce(self, tickets):

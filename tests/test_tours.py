@@ -61,3 +61,11 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         network is back the line completes with that same ticket."""
         tickets = self.run_tour("CashKeeperOfflineTour")
         self.assertPaidOnce(tickets)
+
+    def test_spanish_cashier(self):
+        """One sale through the drawer with the cashier's Odoo in Spanish (i18n/es.po)."""
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"]._load_module_terms(["point_of_sale", "pos_cashkeeper"], ["es_ES"])
+        self.pos_user.lang = "es_ES"
+        tickets = self.run_tour("CashKeeperSpanishTour")
+        self.assertPaidOnce(tickets)

@@ -497,10 +497,12 @@ class Agent:
         finally:
             self._end()
         self.link.ok()
+        if not isinstance(answer, dict):
+            return  # not recorded as reported: the next round reports it again
         with self._lock:
             if ticket in self._view:
                 self._reported[ticket] = outcome
-        if isinstance(answer, dict) and isinstance(answer.get("state"), str):
+        if isinstance(answer.get("state"), str):
             self._set_state(ticket, answer["state"], f"S: {_outcome_text(params)}", before)
 
 

@@ -19,12 +19,20 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 from . import __version__
 
 CALL_TIMEOUT = 15.0  # seconds, for every call but a held poll (which gets its wait on top)
+# This process, for Odoo: a poll that was already on its way when the process said goodbye must
+# not show the agent online again.
+INSTANCE = uuid.uuid4().hex
 # Odoo exception names (error.data.name) that mean "this key may not do that".
 AUTH_ERROR_NAMES = ("AccessDenied", "AccessError", "Unauthorized", "SessionExpiredException")
+# Odoo's deliberate refusals of a request. Any other server error (a serialization failure after
+# Odoo's retries, a database restart, a bug) says nothing about the request: retry it later, so a
+# report such as OK|OK is never dropped.
+REFUSAL_NAMES = ("UserError", "ValidationError", "MissingError")
 
 
 class OdooError(Exception):
@@ -74,7 +82,8 @@ class OdooClient:
     # -- agent calls (agent/PROTOCOL.md) ---------------------------------------------------
     def poll(self, *, version, known, ckmonitor, wait, bye=False, timeout=None):
         """Heartbeat and long-poll. The HTTP timeout covers the server's hold plus 15 s."""
-        params = {"version": version, "known": known, "ckmonitor": ckmonitor, "wait": wait, "bye": bye}
+        params = {"version": version, "instance": INSTANCE, "known": known, "ckmonitor": ckmonitor, "wait": wait,
+                  "bye": bye}
         return self.call("poll", params, timeout=wait + CALL_TIMEOUT if timeout is None else timeout)
 
     def claim(self, ticket, timeout=CALL_TIMEOUT):
@@ -170,6 +179,9 @@ class OdooClient:
             return OdooAuthError(f"{call}: {message}", name=name)
         if error.get("code") == 404:
             return OdooError(f"{call}: 404 Not Found: is pos_cashkeeper up to date on this database?", name=name)
+        if not name.endswith(REFUSAL_NAMES):
+            return OdooUnavailable(f"{call}: Odoo failed ({name or 'server error'}: {message}); trying again",
+                                   name=name)
         return OdooError(f"{call}: {message}", name=name)
 
 

@@ -192,6 +192,7 @@ function agent(command) {
 registry.category("web_tour.tours").add("CashKeeperCloudAgentRestartTour", {
     steps: () =>
         [
+            agent("start"),
             sellDeskPad(),
             waitingForCash,
             agent("wait-queued"),
@@ -203,24 +204,51 @@ registry.category("web_tour.tours").add("CashKeeperCloudAgentRestartTour", {
             drawer("pay-all"), // the customer pays while the agent is down
             agent("start"),
             ReceiptScreen.isShown(),
+            agent("stop"),
         ].flat(Infinity),
 });
 
 registry.category("web_tour.tours").add("CashKeeperCloudPaidTour", {
     steps: () =>
-        [sellDeskPad(), waitingForCash, agent("wait-queued"), drawer("pay-all"), ReceiptScreen.isShown()].flat(
-            Infinity
-        ),
+        [
+            agent("start"),
+            sellDeskPad(),
+            waitingForCash,
+            agent("wait-queued"),
+            drawer("pay-all"),
+            ReceiptScreen.isShown(),
+            agent("stop"),
+        ].flat(Infinity),
 });
 
 registry.category("web_tour.tours").add("CashKeeperCloudDrawerCancelTour", {
     steps: () =>
         [
+            agent("start"),
             sellDeskPad(),
             waitingForCash,
             agent("wait-queued"),
             drawer("cancel-all"),
             dialogSays("cancelled on the CashKeeper"),
             lineCanBeRetried,
+            agent("stop"),
+        ].flat(Infinity),
+});
+
+// The same sale with the cashier's Odoo in Spanish (es_ES): our strings come from i18n/es.po.
+registry.category("web_tour.tours").add("CashKeeperSpanishTour", {
+    steps: () =>
+        [
+            Chrome.startPoS(),
+            Dialog.confirm("Abrir caja registradora"),
+            ProductScreen.clickDisplayedProduct("Desk Pad"), // (quantities read "1,00" in Spanish)
+            ProductScreen.clickPayButton(),
+            PaymentScreen.clickPaymentMethod("CashKeeper"),
+            {
+                content: "the line waits for cash, in Spanish",
+                trigger: ".paymentlines .cashkeeper_waiting:contains('Introduzca el efectivo en el CashKeeper')",
+            },
+            drawer("pay-all"),
+            ReceiptScreen.isShown(),
         ].flat(Infinity),
 });
