@@ -36,7 +36,7 @@ class TestCashKeeperReconciliation(CashKeeperHttpCommon):
         self.settle("cancel", 7)
         self.settle("abandon", 3)
         action = self.env.ref("pos_cashkeeper.action_pos_cashkeeper_reconciliation")
-        self.assertEqual(action.context, "{'group_by': ['session_id', 'create_date:day', 'state']}")
+        self.assertEqual(action.context, "{'group_by': ['session_id', 'create_date:day']}")
         groups = self.env["pos.cashkeeper.ticket"].read_group(
             [("session_id", "=", self.pos_session.id)], ["amount:sum"], ["session_id", "create_date:day", "state"],
             lazy=False)

@@ -109,6 +109,12 @@ registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
             PaymentScreen.clickValidate(),
             ReceiptScreen.isShown(),
             drawer("pay-all"), // the customer pays at the drawer anyway, after the sale
+            ReceiptScreen.clickNextOrder(),
+            Chrome.clickMenuOption("Close Register"),
+            {
+                content: "closing the register warns about the abandoned ticket",
+                trigger: ".modal .cashkeeper_closing_warning:contains('may still collect cash at the drawer')",
+            },
         ].flat(Infinity),
 });
 
