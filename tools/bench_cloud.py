@@ -7,16 +7,12 @@ Measured per payment: start -> CKMonitor receives C (the simulator's clock, same
 paid at the drawer -> the POS sees "paid".
 """
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from odoo_cli import start_agent
 
 CLOUD_SETUP = """
 import json
@@ -36,21 +32,6 @@ config.current_session_id.set_opening_control(0, "")
 env.cr.commit()
 print("CLOUD-SETUP " + json.dumps({{"method": method.id, "session": config.current_session_id.id, "key": key}}))
 """
-
-
-class Agent:
-    def __init__(self, odoo, sim, key, log, fixed_interval=0):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
-               "CK_AGENT_ODOO_URL": odoo.url, "CK_AGENT_API_KEY": key, "CK_AGENT_DATABASE": odoo.db,
-               "CK_AGENT_CKMONITOR_HOST": "127.0.0.1", "CK_AGENT_CKMONITOR_PORT": str(sim.port),
-               "CK_AGENT_FIXED_INTERVAL": str(fixed_interval)}
-        with open(log, "a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cashkeeper_agent"], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 def run(bench, sim, session, payments, concurrency, seed):
@@ -117,12 +98,14 @@ def bench_cloud(odoo, sim, make_bench, payments, concurrency, seed, log_dir):
     results = []
     try:
         for fixed in (0, 2):
-            agent = Agent(odoo, sim, setup["key"], log_dir / f"agent-{fixed or 'longpoll'}.log", fixed)
+            agent = start_agent(odoo.url, setup["key"], sim.port, log_dir / f"agent-{fixed or 'longpoll'}.log",
+                                database=odoo.db, fixed_interval=fixed)
             try:
                 time.sleep(1.5)  # connected
                 results.append(run(bench, sim, setup["session"], payments, concurrency, seed))
             finally:
-                agent.stop()
+                agent.terminate()
+                agent.wait(30)
     finally:
         odoo.stop()
     return results

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from odoo_cli import PY, Odoo, odoo_command
+from odoo_cli import PY, Odoo, odoo_command, start_agent
 
 REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
@@ -96,15 +96,6 @@ def configure_pos(db, sim_port, cloud, log):
     if config["note"]:
         print(config["note"])
     return config
-
-
-def start_agent(url, key, sim_port, log):
-    """The real on-site agent, as a shop would run it (here against this machine's Odoo)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
-           "CK_AGENT_ODOO_URL": url, "CK_AGENT_API_KEY": key, "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
-           "CK_AGENT_CKMONITOR_PORT": str(sim_port)}
-    with open(log, "a") as out:
-        return subprocess.Popen([PY, "-m", "cashkeeper_agent"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_http(url, proc, seconds=90):

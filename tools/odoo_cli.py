@@ -1,6 +1,7 @@
 """What the tools share to run Odoo: the odoo-bin command line (the Odoo tree, interpreter and
 addons folder tools/dev exported, the environment's PostgreSQL settings) and a small server
-harness (install, shell scripts, start/stop) for the chaos run and the benchmark."""
+harness (install, shell scripts, start/stop) for the chaos run and the benchmark, and the
+on-site agent's launcher (demo, benchmark, screenshots)."""
 
 import json
 import os
@@ -17,6 +18,17 @@ PY = os.environ.get("CK_PY", sys.executable)
 ODOO_SRC = Path(os.environ.get("CK_ODOO_SRC", "/opt/odoo18"))
 ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 ADDONS_PATH = f"{ODOO_SRC / 'addons'},{ADDONS_DIR}"
+
+
+def start_agent(odoo_url, api_key, ckmonitor_port, log, **settings):
+    """The real on-site agent (agent/, this checkout's) as a process, configured through its
+    environment; ``settings``: more CK_AGENT_* values, e.g. ``database="db"``, ``fixed_interval=2``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
+           "CK_AGENT_ODOO_URL": odoo_url, "CK_AGENT_API_KEY": api_key, "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
+           "CK_AGENT_CKMONITOR_PORT": str(ckmonitor_port),
+           **{f"CK_AGENT_{name.upper()}": str(value) for name, value in settings.items()}}
+    with open(log, "a") as out:
+        return subprocess.Popen([PY, "-m", "cashkeeper_agent"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def pg_settings():

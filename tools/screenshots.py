@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 import websocket
-from odoo_cli import PY, Odoo, free_port
+from odoo_cli import Odoo, free_port, start_agent
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,21 +49,9 @@ WIDTH, HEIGHT = 1400, 900
 # CashKeeper button).
 SETUP = """
 import json
-note = ""
 config = env.ref("point_of_sale.pos_config_main")
-method = env.ref("pos_cashkeeper.payment_method_cashkeeper_demo", raise_if_not_found=False)
-if method:
-    method.cashkeeper_port = {port}
-else:  # the addon's demo data did not load: the same method, made here
-    note = "pos_cashkeeper's demo data is missing (see the install log): CashKeeper method created by the script"
-    journal = env["account.journal"].create({{"name": "CashKeeper", "type": "bank", "code": "CKP",
-                                              "company_id": config.company_id.id}})
-    method = env["pos.payment.method"].create({{
-        "name": "CashKeeper", "journal_id": journal.id, "company_id": config.company_id.id,
-        "payment_method_type": "terminal", "use_payment_terminal": "cashkeeper", "cashkeeper_host": "127.0.0.1",
-        "cashkeeper_port": {port}, "cashkeeper_id_caja": "1", "cashkeeper_terminal": "TPV1",
-    }})
-    config.payment_method_ids |= method
+method = env.ref("pos_cashkeeper.payment_method_cashkeeper_demo")  # the addon's demo data
+method.cashkeeper_port = {port}
 agent = env["pos.cashkeeper.agent"].create({{"name": "Shop Barcelona", "company_id": config.company_id.id}})
 key = agent.action_generate_api_key()["context"]["default_key"]
 env["pos.payment.method"].create({{
@@ -72,8 +60,7 @@ env["pos.payment.method"].create({{
     "cashkeeper_id_caja": "1", "cashkeeper_terminal": "TPV2", "company_id": config.company_id.id,
 }})
 env.cr.commit()
-print("SHOTS-SETUP " + json.dumps({{"method": method.id, "config": config.id, "agent": agent.id, "key": key,
-                                    "note": note}}))
+print("SHOTS-SETUP " + json.dumps({{"method": method.id, "config": config.id, "agent": agent.id, "key": key}}))
 """
 
 
@@ -388,13 +375,8 @@ class Shots:
 
     def agent_form(self):
         """The real on-site agent against this Odoo and the simulator, until it shows online."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
-               "CK_AGENT_ODOO_URL": self.base, "CK_AGENT_API_KEY": self.setup["key"],
-               "CK_AGENT_DATABASE": self.odoo.db, "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
-               "CK_AGENT_CKMONITOR_PORT": str(self.sim.port)}
         log = self.tmp / "agent.log"
-        with open(log, "a") as out:
-            agent = subprocess.Popen([PY, "-m", "cashkeeper_agent"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        agent = start_agent(self.base, self.setup["key"], self.sim.port, log, database=self.odoo.db)
         try:
             deadline = time.monotonic() + self.timeout
             while True:
@@ -444,8 +426,6 @@ def make_shots(args, tmp):
         sim = start_simulator()
         cleanup.callback(sim.stop)
         setup = odoo.shell(SETUP.format(port=sim.port), "SHOTS-SETUP")
-        if setup["note"]:
-            print(f"screenshots: NOTE: {setup['note']}", flush=True)
         cleanup.callback(odoo.stop)
         odoo.start()
         browser = Browser(tmp / "chromium", tmp / "chromium.log")

@@ -6,20 +6,29 @@ import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_scre
 import { refresh } from "@point_of_sale/../tests/tours/utils/common";
 import { registry } from "@web/core/registry";
 
-// The Python test passes the simulator's control port in the URL (?ck_sim=PORT); the tour plays
-// the customer at the drawer through the simulator's HTTP control (see ckfast/simulator.py).
-function drawer(command) {
+// The Python test passes the control ports of the simulator (?ck_sim=PORT) and, in cloud mode,
+// of the on-site agent (?ck_agent=PORT); a step plays the customer at the drawer, or stops and
+// starts the agent, through that HTTP control (ckfast/simulator.py, tests/agent_process.py).
+function control(param, what, command) {
     return {
-        content: `CashKeeper drawer: ${command}`,
+        content: `${what}: ${command}`,
         trigger: "body",
         run: async () => {
-            const port = new URLSearchParams(window.location.search).get("ck_sim");
+            const port = new URLSearchParams(window.location.search).get(param);
             const response = await fetch(`http://127.0.0.1:${port}/?cmd=${command}`);
             if (!response.ok) {
-                throw new Error(`simulator refused ${command}: ${await response.text()}`);
+                throw new Error(`${what} refused ${command}: ${await response.text()}`);
             }
         },
     };
+}
+
+function drawer(command) {
+    return control("ck_sim", "CashKeeper drawer", command);
+}
+
+function agent(command) {
+    return control("ck_agent", "CashKeeper agent", command);
 }
 
 const waitingForCash = {
@@ -178,22 +187,6 @@ registry.category("web_tour.tours").add("CashKeeperOfflineTour", {
             ReceiptScreen.isShown(),
         ].flat(Infinity),
 });
-
-// Cloud mode: the Python test runs the real on-site agent and passes its control port
-// (?ck_agent=PORT) to stop it, start it, or wait until its C reached the drawer.
-function agent(command) {
-    return {
-        content: `CashKeeper agent: ${command}`,
-        trigger: "body",
-        run: async () => {
-            const port = new URLSearchParams(window.location.search).get("ck_agent");
-            const response = await fetch(`http://127.0.0.1:${port}/?cmd=${command}`);
-            if (!response.ok) {
-                throw new Error(`agent control refused ${command}: ${await response.text()}`);
-            }
-        },
-    };
-}
 
 registry.category("web_tour.tours").add("CashKeeperCloudAgentRestartTour", {
     steps: () =>
