@@ -1,3 +1,4 @@
+import hypothesis_profiles  # noqa: F401  (loads the CI profile; see that file)
 import pytest
 
 from ckfast.client import CKFastClient
