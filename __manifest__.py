@@ -17,6 +17,7 @@ payment line completes when CKMonitor reports the ticket paid.
         "views/pos_payment_method_views.xml",
         "views/pos_cashkeeper_ticket_views.xml",
         "views/pos_cashkeeper_agent_views.xml",
+        "wizard/pos_cashkeeper_commissioning_views.xml",
     ],
     "demo": ["demo/pos_cashkeeper_demo.xml"],
     "assets": {

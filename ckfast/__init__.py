@@ -22,6 +22,8 @@ from .protocol import (
     Reply,
     ReplyKind,
     TicketStatus,
+    amount_max,
+    check_create_line,
     encode_amount,
     parse_reply,
 )
@@ -40,6 +42,8 @@ __all__ = [
     "ReplyKind",
     "TicketConflict",
     "TicketStatus",
+    "amount_max",
+    "check_create_line",
     "encode_amount",
     "error_from_dict",
     "error_to_dict",

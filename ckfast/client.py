@@ -22,6 +22,7 @@ from .protocol import (
     Reply,
     ReplyKind,
     TicketStatus,
+    check_create_line,
     parse_reply,
 )
 
@@ -87,7 +88,13 @@ class CKFastClient:
         attempt counter then, which also covers a concurrent attempt made meanwhile.
         Raises ``TicketConflict`` when CKMonitor refuses the id for any other reason.
         """
-        line = CreateTicket(ticket_id, amount, **fields).encode()  # validates before sending
+        return self.send_create(CreateTicket(ticket_id, amount, **fields).encode(), ticket_id,
+                                sent_before=sent_before)
+
+    def send_create(self, line, ticket_id, *, sent_before=False):
+        """Send a ``C`` request encoded earlier (a ledger stores its first one), byte for byte,
+        with the same rules as ``create_ticket``."""
+        line = check_create_line(line, ticket_id)
         reply, attempts = self._send(line, CreateTicket)
         if reply.kind is ReplyKind.ADDED:
             return CreateResult(ticket_id, reply, attempts, already_existed=False)

@@ -12,7 +12,10 @@ made here, in this one module, and mirrored by the simulator:
   "too long or special characters" ids without saying its limit; ids we generate stay shorter.
 * Amount (``Importe``): the riskiest unknown, a wrong guess charges 100x too much or too little.
   ``AmountFormat`` names the three candidates; integer minor units (cents) is the default, like
-  CashKeeper's ActiveX API and comparable cash machines. ``encode_amount`` is the only encoder.
+  CashKeeper's ActiveX API and comparable cash machines. ``encode_amount`` is the only encoder;
+  ``AMOUNT_MAX_MINOR_UNITS`` the only limit.
+* A ``C`` is encoded once, stored, and every resend is that line byte for byte
+  (``check_create_line`` re-validates a stored line before it goes out again).
 * Replies are matched case-insensitively after trimming surrounding white space, and ``NOK|x``
   is read like ``NOK x``: tolerant of cosmetic variation, never of a different meaning.
 """
@@ -29,9 +32,11 @@ TERMINATOR = b"\r\n"
 FIELD_SEPARATOR = "|"
 TICKET_ID_MAX_LEN = 20
 TEXT_FIELD_MAX_LEN = 40
-# Refuse anything larger than this many major units: a cash drawer sale above it is a typo
-# (or a 100x format mistake) rather than a purchase.
-AMOUNT_MAX = Decimal("100000")
+# The largest Importe, in the currency's minor units (cents for EUR, so 21,474,836.47 EUR; the
+# same count of hundredths for IDR, HUF or COP, whose sales run to millions): the largest signed
+# 32-bit integer, what a Windows service most plausibly reads a number into. A limit in major
+# units cannot fit every currency; the 100x format mistake is caught at commissioning instead.
+AMOUNT_MAX_MINOR_UNITS = 2**31 - 1
 
 _PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {FIELD_SEPARATOR}
 _TICKET_ID_CHARS = frozenset(string.ascii_letters + string.digits)
@@ -112,8 +117,8 @@ def encode_amount(amount, amount_format=AmountFormat.CENTS, decimals=2):
     value = to_decimal(amount)
     if value <= 0:
         raise CKFastFieldError("Importe", f"must be positive, got {value}")
-    if value > AMOUNT_MAX:
-        raise CKFastFieldError("Importe", f"{value} is above the {AMOUNT_MAX} limit")
+    if value > amount_max(decimals):
+        raise CKFastFieldError("Importe", f"{value} is above the {amount_max(decimals)} limit")
     quantum = Decimal(1).scaleb(-decimals)
     if value != value.quantize(quantum):
         raise CKFastFieldError("Importe", f"{value} has more than {decimals} decimals")
@@ -121,6 +126,11 @@ def encode_amount(amount, amount_format=AmountFormat.CENTS, decimals=2):
         return str(int(value.scaleb(decimals)))
     text = f"{value.quantize(quantum):f}"
     return text.replace(".", ",") if fmt is AmountFormat.DECIMAL_COMMA else text
+
+
+def amount_max(decimals=2):
+    """The largest amount ``encode_amount`` takes, in major units, for a currency with ``decimals``."""
+    return Decimal(AMOUNT_MAX_MINOR_UNITS).scaleb(-decimals)
 
 
 def decode_amount(text, amount_format=AmountFormat.CENTS, decimals=2):
@@ -177,6 +187,27 @@ class CreateTicket:
             validate_text_field("Vendedor", self.vendedor),
             _check_text("FormaPago", self.forma_pago, TEXT_FIELD_MAX_LEN, allow_empty=False),
         )
+
+
+def check_create_line(line, ticket_id):
+    """Return a stored ``C`` request (text or bytes, with or without its terminator) as the bytes
+    to send, after checking it is a well-formed ``C`` for ``ticket_id``: a resend must be the
+    first request byte for byte, and a corrupted or foreign line must never reach the drawer."""
+    text = line.decode("ascii", "replace") if isinstance(line, bytes) else line
+    if not isinstance(text, str):
+        raise CKFastFieldError("C", f"must be text, got {type(line).__name__}")
+    text = text.removesuffix(TERMINATOR.decode())
+    fields = text.split(FIELD_SEPARATOR)
+    if len(fields) != 8 or fields[0] != "C":
+        raise CKFastFieldError("C", "is not a create request (C and 7 fields)")
+    if fields[1] != validate_ticket_id(ticket_id):
+        raise CKFastFieldError("NumTiquet", f"is {fields[1]!r}, not {ticket_id!r}")
+    if not (fields[2].isascii() and fields[2].replace(".", "", 1).replace(",", "", 1).isdigit()):
+        raise CKFastFieldError("Importe", f"{fields[2]!r} is not an amount")
+    for name, value in zip(("ID2", "IDCaja", "Terminal", "Vendedor"), fields[3:7], strict=True):
+        validate_text_field(name, value)
+    _check_text("FormaPago", fields[7], TEXT_FIELD_MAX_LEN, allow_empty=False)
+    return encode_command(*fields)
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,12 @@ class CashKeeperAgentController(http.Controller):
         }
 
     @http.route("/pos_cashkeeper/agent/claim", type="json", auth="bearer", methods=["POST"], csrf=False)
-    def claim(self, ticket, **ignored):
+    def claim(self, ticket=None, **ignored):
         """The agent is about to send C for ``ticket``: count the attempt, give it the fields."""
         return self._ticket(ticket)._agent_claim()
 
     @http.route("/pos_cashkeeper/agent/report", type="json", auth="bearer", methods=["POST"], csrf=False)
-    def report(self, ticket, command, reply=None, error=None, attempt=None, ours=False, **ignored):
+    def report(self, ticket=None, command=None, reply=None, error=None, attempt=None, ours=False, **ignored):
         """What CKMonitor answered the agent's C or S for ``ticket``."""
         return self._ticket(ticket)._agent_report(command, reply=reply, error=error, attempt=attempt, ours=ours)
 
@@ -51,7 +51,7 @@ class CashKeeperAgentController(http.Controller):
 
     def _ticket(self, name):
         self._agent()
-        if not isinstance(name, str) or not name.isalnum() or len(name) > 20:
+        if not isinstance(name, str) or not (name.isascii() and name.isalnum()) or len(name) > 20:
             raise UserError(_("Invalid ticket reference."))
         # As the agent's user: its record rules decide which tickets exist for it.
         ticket = request.env["pos.cashkeeper.ticket"].search([("name", "=", name)], limit=1)

@@ -2,7 +2,9 @@
 
 The browser sends ids, uuids and the amount only; the drawer's address and CKFast fields come
 from the payment method on the server. Each call checks that the user is a POS user with an
-open session of a config that uses that CashKeeper method, in one of the user's companies.
+open session of a config that uses that CashKeeper method, in one of the user's companies, and
+that a ticket is touched only for the order it was started for. A missing or malformed parameter
+is a plain error message, never a traceback.
 """
 
 import re
@@ -11,12 +13,13 @@ from odoo import _, http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
 
-UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+UUID = re.compile(r"[A-Za-z0-9-]{1,64}")  # fullmatch: "abc\n" is refused
 
 
 class CashKeeperController(http.Controller):
     @http.route("/pos_cashkeeper/payment/start", type="json", auth="user", methods=["POST"])
-    def start(self, payment_method_id, session_id, payment_uuid, amount, order_uuid="", order_ref="", **ignored):
+    def start(self, payment_method_id=None, session_id=None, payment_uuid=None, amount=None, order_uuid="",
+              order_ref="", **ignored):
         """Start (or resume) the drawer payment of a payment line; returns the ticket state."""
         method, session = self._checked_method_and_session(payment_method_id, session_id)
         _check_uuid(payment_uuid, _("payment line"))
@@ -29,16 +32,20 @@ class CashKeeperController(http.Controller):
                                          order_uuid=order_uuid, order_ref=order_ref)
 
     @http.route("/pos_cashkeeper/payment/status", type="json", auth="user", methods=["POST"])
-    def status(self, payment_method_id, session_id, payment_uuid, **ignored):
+    def status(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):
         """Ask CKMonitor once about the line's ticket and return its state."""
-        return self._checked_ticket(payment_method_id, session_id, payment_uuid)._cashkeeper_status()
+        method, session = self._checked_method_and_session(payment_method_id, session_id)
+        ticket = self._line_ticket(method, session, payment_uuid, order_uuid)
+        if not ticket:
+            raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
+        return ticket._cashkeeper_status()
 
     @http.route("/pos_cashkeeper/payment/cancel", type="json", auth="user", methods=["POST"])
-    def cancel(self, payment_method_id, session_id, payment_uuid, **ignored):
+    def cancel(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):
         """The cashier gives up or removes the line: paid tickets complete it, pending ones are
         abandoned (and watched). A line that never started a ticket has nothing to cancel."""
         method, session = self._checked_method_and_session(payment_method_id, session_id)
-        ticket = self._line_ticket(method, session, payment_uuid)
+        ticket = self._line_ticket(method, session, payment_uuid, order_uuid)
         if not ticket:
             return {"ticket": False, "state": "none", "final": True, "message": False, "attempts": 0, "amount": 0}
         return ticket._cashkeeper_abandon()
@@ -48,8 +55,9 @@ class CashKeeperController(http.Controller):
         env = request.env
         if not env.user.has_group("point_of_sale.group_pos_user"):
             raise AccessError(_("Only Point of Sale users can take CashKeeper payments."))
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (payment_method_id, session_id)):
-            raise AccessError(_("Invalid CashKeeper payment request."))
+        for name, value in (("payment_method_id", payment_method_id), ("session_id", session_id)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise UserError(_("Invalid CashKeeper payment request: %s must be a record id.", name))
         # One query instead of ORM reads: this runs on every poll (see tools/bench.py). The
         # company test is the pos.session multi-company rule (config's company in the user's).
         env.cr.execute(
@@ -75,14 +83,7 @@ class CashKeeperController(http.Controller):
             raise AccessError(_("This point of sale has no such CashKeeper payment method."))
         return env["pos.payment.method"].browse(payment_method_id), env["pos.session"].browse(session_id)
 
-    def _checked_ticket(self, payment_method_id, session_id, payment_uuid):
-        method, session = self._checked_method_and_session(payment_method_id, session_id)
-        ticket = self._line_ticket(method, session, payment_uuid)
-        if not ticket:
-            raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
-        return ticket
-
-    def _line_ticket(self, method, session, payment_uuid):
+    def _line_ticket(self, method, session, payment_uuid, order_uuid):
         _check_uuid(payment_uuid, _("payment line"))
         # The line's latest ticket, if it belongs to this session and method (another session's
         # line is none of this caller's business). SQL: this runs on every poll.
@@ -92,9 +93,12 @@ class CashKeeperController(http.Controller):
             [payment_uuid, session.id, method.id],
         )
         row = request.env.cr.fetchone()
-        return request.env["pos.cashkeeper.ticket"].sudo().browse(row[0] if row else [])
+        ticket = request.env["pos.cashkeeper.ticket"].sudo().browse(row[0] if row else [])
+        if ticket.order_uuid and order_uuid != ticket.order_uuid:
+            raise AccessError(_("This CashKeeper payment was started for another order."))
+        return ticket
 
 
 def _check_uuid(value, what):
-    if not isinstance(value, str) or not UUID.match(value):
+    if not isinstance(value, str) or not UUID.fullmatch(value):
         raise UserError(_("Invalid %s reference.", what))

@@ -24,6 +24,8 @@ from .pos_cashkeeper_ticket import OPEN_STATES
 _logger = logging.getLogger(__name__)
 
 CHANNEL = "pos_cashkeeper_agent"
+# pg_try_advisory_lock namespace ("CKA") of an agent's held poll: one at a time per agent key.
+POLL_LOCK = 0x434B41
 # The longest Odoo holds a poll; an agent silent for longer than that plus ONLINE_GRACE seconds
 # is shown offline. Overridable with the system parameter pos_cashkeeper.agent_poll_wait.
 POLL_WAIT_DEFAULT = 20
@@ -222,7 +224,9 @@ class PosCashKeeperAgent(models.Model):
             while True:
                 tickets = self._open_tickets()
                 remaining = deadline - time.monotonic()
-                if {t["ticket"]: t["state"] for t in tickets} != known or remaining <= 0:
+                # A key holds one waiting poll at most: another is answered at once (a leaked
+                # key cannot tie up workers and connections by opening many).
+                if {t["ticket"]: t["state"] for t in tickets} != known or remaining <= 0 or not wakeup.exclusive:
                     return tickets
                 # End this look's transaction before waiting: the next look gets a fresh snapshot
                 # (and under tests no savepoint of ours is open while other requests run).
@@ -237,7 +241,8 @@ class PosCashKeeperAgent(models.Model):
 
 
 class _Wakeup:
-    """Sleeps until a NOTIFY for one agent arrives (production), on a connection of its own.
+    """Sleeps until a NOTIFY for one agent arrives (production), on a connection of its own, which
+    also holds the agent's poll lock (``exclusive``: no other poll of that agent is waiting).
 
     Under Odoo's test framework every request shares one transaction behind one lock and nothing
     commits, so no NOTIFY is ever delivered: there it releases the lock while it naps briefly,
@@ -248,17 +253,20 @@ class _Wakeup:
         self.test_lock = env.registry.test_lock if env.registry.in_test_mode() else None
 
     def __enter__(self):
-        if self.test_lock is None:
-            _db, info = sql_db.connection_info_for(self.env.cr.dbname)
-            self.conn = psycopg2.connect(**info)
-            try:
-                self.conn.autocommit = True
-                self.conn.cursor().execute(f"LISTEN {CHANNEL}")
+        _db, info = sql_db.connection_info_for(self.env.cr.dbname)
+        self.conn = psycopg2.connect(**info)
+        try:
+            self.conn.autocommit = True
+            cursor = self.conn.cursor()
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [POLL_LOCK, int(self.payload)])
+            self.exclusive = cursor.fetchone()[0]  # released when this connection closes
+            if self.test_lock is None:
+                cursor.execute(f"LISTEN {CHANNEL}")
                 self.selector = selectors.DefaultSelector()  # not select(): descriptors may be >= 1024
                 self.selector.register(self.conn, selectors.EVENT_READ)
-            except Exception:
-                self.conn.close()
-                raise
+        except Exception:
+            self.conn.close()
+            raise
         return self
 
     def wait(self, seconds):
@@ -278,9 +286,9 @@ class _Wakeup:
                 return
 
     def __exit__(self, *exc):
-        if self.conn is not None:
+        if self.test_lock is None:
             self.selector.close()
-            self.conn.close()
+        self.conn.close()
 
 
 def _text(value, limit):

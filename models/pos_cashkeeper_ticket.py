@@ -1,9 +1,15 @@
 """The drawer ticket ledger: one record per CKFast ticket, the source of truth for the POS.
 
-Rules (see PRODUCT.md):
+Rules (ckfast/PROTOCOL.md says what is known of CKFast):
 * The record is committed before ``C`` is sent, and its attempt counter before every send, so
   a crash, a reload or a dropped connection never loses a ticket that may collect cash.
 * One live ticket per payment line (partial unique index): starting twice resumes it.
+* Once a cancel answered "abandoned", only a new start of that line (Retry) may make the ticket
+  ``paid``; any later ``OK|OK`` is ``paid_after_abandon``, whoever asks.
+* A ``C`` is encoded once (``request``) and every resend is that line byte for byte.
+* The books: every paid ticket backs at most one ``pos.payment`` of its amount (``pos_payment_id``,
+  unique), bound when the POS syncs the order (``_bind_payments``); a paid ticket on no order is
+  flagged (``on_no_order``) for the manager.
 * Only CKMonitor's ``OK|OK`` makes a ticket paid. ``NOK Not found`` for a queued ticket is an
   anomaly. Connection and protocol errors leave the state unchanged (still unknown) and are
   reported as warnings; the POS keeps polling.
@@ -18,37 +24,27 @@ import logging
 import math
 import secrets
 import string
+from contextlib import contextmanager
 from datetime import timedelta
 
-import psycopg2.errorcodes
-import psycopg2.errors
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare, float_is_zero
+from odoo.tools import float_compare, float_is_zero, float_round
 
 from ..ckfast import (
-    AmountFormat,
     CKFastError,
-    CKFastFieldError,
     CKFastProtocolError,
     CreateTicket,
     ReplyKind,
     TicketConflict,
     TicketStatus,
-    encode_amount,
+    amount_max,
     error_from_dict,
     parse_reply,
 )
-from ..ckfast.protocol import AMOUNT_MAX, EXPECTED_REPLIES
+from ..ckfast.protocol import EXPECTED_REPLIES
 
 _logger = logging.getLogger(__name__)
-
-
-class ConcurrentStart(psycopg2.errors.SerializationFailure):
-    """Raised to make Odoo retry a request that lost a race to start one line's ticket.
-    Odoo's retry loop logs the exception's pgcode, which a hand-made error lacks."""
-
-    pgcode = psycopg2.errorcodes.SERIALIZATION_FAILURE
 
 STATES = [
     ("new", "Recorded"),  # written; CKMonitor has not (yet) confirmed C
@@ -66,9 +62,11 @@ LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_aban
 # States in which the drawer may still collect cash: keep asking CKMonitor.
 OPEN_STATES = ("new", "queued", "pending", "abandoned")
 FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
+# The drawer holds the cash of these tickets: each must be on one order, or flagged.
+PAID_STATES = ("paid", "paid_after_abandon")
 ID_ALPHABET = string.ascii_uppercase + string.digits
 # How the POS follows a ticket: the one setting shared by the POS (sent with every result) and
-# tools/bench.py. While the drawer waits the POS asks every interval_ms (each answer costs the
+# the benchmark. While the drawer waits the POS asks every interval_ms (each answer costs the
 # server one short CKFast exchange); while CKMonitor or Odoo cannot be reached, the delay doubles
 # up to max_interval_ms and drops back on the first good answer.
 POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
@@ -78,6 +76,11 @@ CLAIM_GRACE = timedelta(seconds=60)
 # Cloud mode: the agent stops resending C for a ticket CKMonitor never confirmed after this long;
 # the ticket is then watched as abandoned (no POS waits that long for a drawer).
 CLAIM_GIVE_UP = timedelta(minutes=10)
+# A paid ticket whose payment has not reached Odoo after this long is flagged "collected, on no
+# order" (an offline POS syncs later and clears the flag); at the latest when the session closes.
+NO_ORDER_GRACE = timedelta(minutes=10)
+# pg_advisory_xact_lock namespace ("CK") for serialising the starts of one payment line.
+LINE_LOCK = 0x434B
 
 
 def _base36(number):
@@ -98,18 +101,29 @@ class PosCashKeeperTicket(models.Model):
 
     name = fields.Char(string="Ticket", required=True, readonly=True, index=True, copy=False,
                        help="NumTiquet sent to CKMonitor.")
+    purpose = fields.Selection([("sale", "POS payment"), ("commissioning", "Commissioning test")],
+                               default="sale", required=True, readonly=True)
     payment_method_id = fields.Many2one("pos.payment.method", required=True, readonly=True, ondelete="restrict")
-    session_id = fields.Many2one("pos.session", required=True, readonly=True, index=True, ondelete="restrict")
+    session_id = fields.Many2one("pos.session", readonly=True, index=True, ondelete="restrict")
     config_id = fields.Many2one(related="session_id.config_id", store=True, string="Point of Sale")
-    company_id = fields.Many2one(related="session_id.company_id", store=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
     amount = fields.Monetary(required=True, readonly=True)
-    amount_sent = fields.Char(string="Importe sent", readonly=True, help="The amount as written for CKMonitor.")
+    request = fields.Char(string="C request", readonly=True,
+                          help="The create request as first written for CKMonitor; every resend is this line.")
     order_uuid = fields.Char(readonly=True, index=True)
     order_ref = fields.Char(string="Order reference", readonly=True)
     payment_uuid = fields.Char(string="Payment line", required=True, readonly=True, index=True)
-    pos_order_id = fields.Many2one("pos.order", compute="_compute_pos_links", string="POS order")
-    pos_payment_id = fields.Many2one("pos.payment", compute="_compute_pos_links", string="POS payment")
+    pos_payment_id = fields.Many2one("pos.payment", string="POS payment", readonly=True, index=True, copy=False,
+                                     ondelete="set null", help="The payment in the books that this ticket backs.")
+    pos_order_id = fields.Many2one("pos.order", compute="_compute_pos_order", string="POS order")
+    on_no_order = fields.Boolean(string="Collected, on no order", readonly=True, tracking=True, copy=False,
+                                 help="The drawer collected this cash, and no order in Odoo holds it.")
+    amount_collected = fields.Monetary(compute="_compute_books", store=True, string="Collected by the drawer")
+    amount_booked = fields.Monetary(compute="_compute_books", store=True, string="On orders",
+                                    help="The CashKeeper payment of a POS order that this ticket backs.")
+    amount_difference = fields.Monetary(compute="_compute_books", store=True, string="Difference",
+                                        help="Collected by the drawer minus on orders: should be 0.")
     state = fields.Selection(STATES, default="new", required=True, readonly=True, index=True, tracking=True)
     attempts = fields.Integer(string="C attempts", readonly=True,
                               help="How many times the create request was sent (same ticket id each time).")
@@ -121,7 +135,12 @@ class PosCashKeeperTicket(models.Model):
     last_error = fields.Char(readonly=True)
     user_id = fields.Many2one("res.users", string="Cashier", readonly=True, default=lambda self: self.env.uid)
 
-    _sql_constraints = [("name_unique", "unique(name)", "A CashKeeper ticket id is used once only.")]
+    _sql_constraints = [
+        ("name_unique", "unique(name)", "A CashKeeper ticket id is used once only."),
+        ("payment_unique", "unique(pos_payment_id)", "A POS payment is backed by one CashKeeper ticket only."),
+        ("sale_has_session", "CHECK(purpose != 'sale' OR session_id IS NOT NULL)",
+         "A CashKeeper payment ticket belongs to a POS session."),
+    ]
 
     def init(self):
         # One live ticket per payment line; a second start for that line resumes it.
@@ -131,12 +150,21 @@ class PosCashKeeperTicket(models.Model):
             f"ON {self._table} (payment_uuid) WHERE state IN ({states})"
         )
 
-    def _compute_pos_links(self):
+    def _compute_pos_order(self):
         orders = self.env["pos.order"].search([("uuid", "in", self.mapped("order_uuid"))])
-        payments = self.env["pos.payment"].search([("uuid", "in", self.mapped("payment_uuid"))])
         for ticket in self:
-            ticket.pos_order_id = orders.filtered(lambda o, t=ticket: o.uuid == t.order_uuid)[:1]
-            ticket.pos_payment_id = payments.filtered(lambda p, t=ticket: p.uuid == t.payment_uuid)[:1]
+            ticket.pos_order_id = ticket.pos_payment_id.pos_order_id or orders.filtered(
+                lambda o, t=ticket: o.uuid == t.order_uuid)[:1]
+
+    @api.depends("state", "amount", "pos_payment_id.amount", "pos_payment_id.pos_order_id.state")
+    def _compute_books(self):
+        for ticket in self:
+            ticket.amount_collected = ticket.amount if ticket.state in PAID_STATES else 0.0
+            ticket.amount_booked = ticket.pos_payment_id.amount if ticket._on_an_order() else 0.0
+            ticket.amount_difference = ticket.amount_collected - ticket.amount_booked
+
+    def _on_an_order(self):
+        return bool(self.pos_payment_id) and self.pos_payment_id.pos_order_id.state != "cancel"
 
     def action_open_pos_order(self):
         self.ensure_one()
@@ -150,38 +178,66 @@ class PosCashKeeperTicket(models.Model):
     def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref=""):
         """Start, or resume, the drawer payment of one POS payment line."""
         ticket = self._live_ticket(payment_uuid)
-        if ticket:
-            ticket._check_same_payment(method, session, amount)
-            if ticket.state == "abandoned":
-                ticket._set_state("pending", last_error=False)  # the cashier came back to it
-            elif ticket.state == "paid_after_abandon":
-                ticket._set_state("paid")  # collected after the cancel: the line is here to take it
-            return ticket._progress()
-        amount_sent = self._encode_amount(method, session.currency_id, amount)
-        agent = method.sudo().cashkeeper_agent_id if method.sudo().cashkeeper_use_agent else None
-        if agent is not None and agent._offline_message():
-            raise UserError(agent._offline_message())  # say it now rather than wait for it
-        try:
-            with self.env.cr.savepoint():
-                ticket = self.create({
-                    "name": self._new_ticket_id(),
-                    "payment_method_id": method.id,
-                    "session_id": session.id,
-                    "currency_id": session.currency_id.id,
-                    "amount": amount,
-                    "amount_sent": amount_sent,
-                    "payment_uuid": payment_uuid,
-                    "order_uuid": order_uuid or "",
-                    "order_ref": order_ref or "",
-                })
-        except psycopg2.errors.UniqueViolation:
-            # Another request (second tab, double click) created it meanwhile: Odoo retries the
-            # whole request on a serialization failure, and the retry resumes that ticket.
-            raise ConcurrentStart("concurrent start of one CashKeeper payment") from None
-        if agent is not None:
-            self.env["pos.cashkeeper.agent"]._notify(agent.ids)
-        self._commit()  # the ledger knows the ticket before CKMonitor does
+        if not ticket:
+            self._check_amount(session, amount)
+            agent = method.sudo().cashkeeper_agent_id if method.sudo().cashkeeper_use_agent else None
+            if agent is not None and agent._offline_message():
+                raise UserError(agent._offline_message())  # say it now rather than wait for it
+            with self._line_lock(payment_uuid):
+                ticket = self._live_ticket(payment_uuid)  # a double click's first request made it
+                if not ticket:
+                    ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref)
+                    if agent is not None:
+                        self.env["pos.cashkeeper.agent"]._notify(agent.ids)
+                    self._commit()  # the ledger knows the ticket before CKMonitor does
+                    return ticket._progress()
+        ticket._check_same_payment(method, session, amount, order_uuid)
+        if ticket.state == "abandoned":
+            ticket._set_state("pending", last_error=False)  # the cashier came back to it (Retry)
+        elif ticket.state == "paid_after_abandon":
+            ticket._set_state("paid")  # collected after the cancel: this line's Retry takes it
         return ticket._progress()
+
+    def _create_sale_ticket(self, method, session, payment_uuid, amount, order_uuid, order_ref):
+        name, amount = self._new_ticket_id(), session.currency_id.round(amount)
+        return self.create({
+            "name": name,
+            "payment_method_id": method.id,
+            "session_id": session.id,
+            "company_id": session.company_id.id,
+            "currency_id": session.currency_id.id,
+            "amount": amount,
+            "request": method._cashkeeper_create_request(name, amount, session.currency_id),
+            "payment_uuid": payment_uuid,
+            "order_uuid": order_uuid or "",
+            "order_ref": order_ref or "",
+        })
+
+    @api.model
+    def _cashkeeper_commissioning_ticket(self, method, amount, amount_format):
+        """A test ticket for commissioning: sent now (or by the agent), then watched like an
+        abandoned one, since no POS follows it and the installer is asked to cancel it."""
+        name, currency = self._new_ticket_id(), method.company_id.currency_id
+        ticket = self.sudo().create({  # managers read the ledger; only its own rules write it
+            "name": name,
+            "purpose": "commissioning",
+            "payment_method_id": method.id,
+            "company_id": method.company_id.id,
+            "currency_id": currency.id,
+            "amount": float(amount),
+            "request": method._cashkeeper_create_request(name, amount, currency, amount_format),
+            "payment_uuid": f"commissioning-{name}",
+            "order_ref": _("Commissioning test"),
+        })
+        if ticket._agent():
+            self.env["pos.cashkeeper.agent"]._notify(ticket._agent().ids)
+        self._commit()
+        ticket._progress()
+        if ticket.state == "new" and ticket.attempts and not ticket._agent():
+            ticket._ask_ckmonitor()  # C answered oddly (a refused Importe) or not at all: does it know it?
+        if ticket.state in ("queued", "pending"):
+            ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
+        return ticket
 
     def _cashkeeper_status(self):
         self.ensure_one()
@@ -194,9 +250,11 @@ class PosCashKeeperTicket(models.Model):
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
         if self.state in ("queued", "pending", "abandoned") and not self._agent():
-            self._check_status()  # the agent reports changes by itself
-        if self.state == "paid_after_abandon":
-            self._set_state("paid")  # the cron saw it paid, and the line is still on the POS
+            self._ask_ckmonitor()  # the agent reports changes by itself
+        if self.state == "new" and not self.attempts and self._agent():
+            # The agent never claimed it, so no C went out: nothing can be collected. (A claim
+            # racing this cancel writes the same row: one of the two is retried and sees the other.)
+            self._set_state("failed", settled_at=fields.Datetime.now(), last_error=_("Never sent to CKMonitor."))
         if self.state in ("new", "queued", "pending"):
             self._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return self._result()
@@ -209,11 +267,10 @@ class PosCashKeeperTicket(models.Model):
         elif self.state == "new":
             self._send_create()
         elif self.state in ("queued", "pending", "abandoned"):
-            self._check_status()
+            self._ask_ckmonitor()
         return self._result()
 
     def _send_create(self):
-        method = self.payment_method_id
         self.attempts += 1
         my_attempt = self.attempts
         self._commit()  # a crash from here on must count this attempt as possibly delivered
@@ -224,18 +281,9 @@ class PosCashKeeperTicket(models.Model):
             self.invalidate_recordset(["attempts"])
             return my_attempt > 1 or self.attempts > my_attempt
 
-        settings = method.sudo()
         try:
-            result = method._cashkeeper_client().create_ticket(
-                self.name, self.amount,
-                sent_before=sent_before,
-                amount_format=AmountFormat(settings.cashkeeper_amount_format or "cents"),
-                decimals=self.currency_id.decimal_places,
-                id_caja=settings.cashkeeper_id_caja or "",
-                terminal=settings.cashkeeper_terminal or "",
-                vendedor=settings.cashkeeper_vendedor or "",
-                forma_pago=settings.cashkeeper_forma_pago or "efectivo",
-            )
+            result = self.payment_method_id._cashkeeper_client().send_create(
+                self.request, self.name, sent_before=sent_before)
         except TicketConflict as e:
             self._apply_create(e.reply, conflict=e)
         except CKFastError as e:
@@ -244,18 +292,25 @@ class PosCashKeeperTicket(models.Model):
             self._apply_create(result.reply)
 
     def _apply_create(self, reply, conflict=None):
-        """CKMonitor answered C: queued, or ``conflict`` (the id is refused, nothing collected)."""
+        """CKMonitor answered C: queued, or ``conflict`` (the id is refused, nothing collected).
+        One rule for both modes, whatever happened to the ticket while the C was on its way."""
+        self.invalidate_recordset(["state", "queued_at"])
+        raw, now = _raw(reply.raw), fields.Datetime.now()
         if conflict:
-            self._set_state("failed", last_reply=_raw(reply.raw), last_error=str(conflict),
-                            settled_at=fields.Datetime.now())
-            return
-        # A cancel may have abandoned the ticket while this create was on its way: keep that.
-        self.invalidate_recordset(["state"])
-        self._set_state("queued" if self.state == "new" else self.state, last_reply=_raw(reply.raw),
-                        last_error=False, queued_at=fields.Datetime.now())
+            if self.state in OPEN_STATES and not self.queued_at:
+                self._set_state("failed", last_reply=raw, last_error=str(conflict), settled_at=now)
+        elif self.state == "failed" and not self.queued_at:
+            # Failed on an earlier "not found" (or never sent, said the cron), and yet CKMonitor
+            # has it: the drawer may take cash after all. Watched as abandoned: a payment is flagged.
+            self._set_state("abandoned", queued_at=now, last_reply=raw, abandoned_at=now, settled_at=False,
+                            last_error=_("CKMonitor queued this ticket after it was marked failed: watched again."))
+        elif not self.queued_at:
+            # A cancel may have abandoned the ticket while this create was on its way: keep that.
+            self._set_state("queued" if self.state == "new" else self.state, last_reply=raw, last_error=False,
+                            queued_at=now)
 
-    def _check_status(self, watching=False):
-        """Ask CKMonitor with S. ``watching``: called by the cron, no POS follows the ticket."""
+    def _ask_ckmonitor(self, watching=False):
+        """Send S and apply the answer. ``watching``: called by the cron, no POS follows the ticket."""
         try:
             # No retries: the POS polls again shortly, and a poll must not hang on a dead drawer.
             reply = self.payment_method_id._cashkeeper_client(retries=0).ticket_status(self.name)
@@ -265,14 +320,15 @@ class PosCashKeeperTicket(models.Model):
         self._apply_status(reply, watching)
 
     def _apply_status(self, reply, watching):
-        """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_check_status``)."""
+        """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_ask_ckmonitor``)."""
         raw, now = _raw(reply.raw), fields.Datetime.now()
         if reply.kind is not ReplyKind.NOT_FOUND and not self.queued_at:
             self.queued_at = now  # CKMonitor knows it, even if every reply to C was lost
         if reply.kind is ReplyKind.PAID:
-            # Late only when no POS is there to take it (the cron asks); a POS asking, even about
-            # a ticket its cashier abandoned, completes its line with it.
-            late = watching and self.state in ("abandoned", "new")
+            # Once a cancel answered "abandoned", only the line's Retry (a new start) may take the
+            # cash: any other request (a poll that was in flight across the cancel, the cron, the
+            # agent) finds it paid after abandon. A ticket no POS follows any more is the same.
+            late = self.state == "abandoned" or (watching and self.state == "new")
             self._set_state("paid_after_abandon" if late else "paid", last_reply=raw, last_error=False,
                             settled_at=now)
         elif reply.kind is ReplyKind.PENDING:
@@ -313,13 +369,16 @@ class PosCashKeeperTicket(models.Model):
     def _result(self):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
         message = False
-        if self.state in ("cancelled", "failed", "anomaly"):
+        if self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
             message = {
                 "cancelled": _("The payment was cancelled on the CashKeeper. Nothing was collected: retry or "
                                "remove the line."),
                 "failed": _("The CashKeeper could not take this payment: %s Nothing was collected.",
                             self.last_error or ""),
                 "anomaly": self.last_error,
+                "paid_after_abandon": _(
+                    "The CashKeeper collected ticket %s after it was cancelled. Press Retry on this line to put "
+                    "the cash on this order; otherwise it is flagged for the manager.", self.name),
             }[self.state]
         elif self.state in OPEN_STATES:
             agent = self._agent()
@@ -334,6 +393,61 @@ class PosCashKeeperTicket(models.Model):
             "poll": POLL_POLICY,
         }
 
+    # -- the books ---------------------------------------------------------------------------
+    @api.model
+    def _bind_payments(self, payments):
+        """Bind each CashKeeper ``pos.payment`` to the paid ticket of its payment line. Returns
+        the refusals (one text per payment), and binds nothing when there is any."""
+        refusals, bindings = [], []
+        for payment in payments:
+            ticket = self.sudo().search([("payment_uuid", "=", payment.uuid or ""), ("state", "in", LIVE_STATES)],
+                                        limit=1)
+            why = ticket._binding_problem(payment) if ticket else _("no CashKeeper ticket was started for it")
+            if why:
+                refusals.append(_("the CashKeeper payment of %(amount)s: %(why)s",
+                                  amount=payment.currency_id.format(payment.amount), why=why))
+            else:
+                bindings.append((ticket, payment))
+        if refusals:
+            return refusals
+        for ticket, payment in bindings:
+            if ticket.pos_payment_id != payment or ticket.state != "paid" or ticket.on_no_order:
+                # No commit here: the order and its binding are one transaction.
+                ticket.write({"pos_payment_id": payment.id, "state": "paid", "on_no_order": False})
+        return []
+
+    def _binding_problem(self, payment):
+        """Why this ticket cannot back ``payment`` (False when it can)."""
+        order = payment.pos_order_id
+        if self.payment_method_id != payment.payment_method_id:
+            return _("ticket %s was taken with another payment method", self.name)
+        if self.config_id != order.config_id or (self.session_id != order.session_id
+                                                 and self.session_id.state == "opened"):
+            return _("ticket %s belongs to another POS session", self.name)
+        if self.state not in PAID_STATES:
+            return _("the drawer has not collected ticket %(ticket)s (%(state)s)", ticket=self.name,
+                     state=dict(self._fields["state"]._description_selection(self.env))[self.state])
+        if float_compare(self.amount, payment.amount, precision_rounding=self.currency_id.rounding):
+            return _("the drawer collected %(collected)s for ticket %(ticket)s", ticket=self.name,
+                     collected=self.currency_id.format(self.amount))
+        bound = self.pos_payment_id.exists()
+        if bound and bound != payment:
+            return _("ticket %(ticket)s already pays order %(order)s", ticket=self.name,
+                     order=bound.pos_order_id.pos_reference or bound.pos_order_id.name)
+        return False
+
+    @api.model
+    def _flag_no_order(self, domain=(), grace=NO_ORDER_GRACE):
+        """Flag the paid tickets on no order (settled more than ``grace`` ago); returns them."""
+        tickets = self.sudo().search([
+            ("state", "in", PAID_STATES), ("on_no_order", "=", False),
+            ("settled_at", "<=", fields.Datetime.now() - grace), *domain,
+        ]).filtered(lambda t: not t._on_an_order())
+        for ticket in tickets:
+            _logger.warning("CashKeeper ticket %s: %s collected, on no order", ticket.name, ticket.amount)
+            ticket.on_no_order = True
+        return tickets
+
     # -- helpers -----------------------------------------------------------------------------
     def _agent(self):
         """The on-site agent making this ticket's exchanges (cloud mode), else an empty record."""
@@ -344,8 +458,21 @@ class PosCashKeeperTicket(models.Model):
     def _live_ticket(self, payment_uuid):
         return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LIVE_STATES)], limit=1)
 
-    def _check_same_payment(self, method, session, amount):
-        if self.payment_method_id != method or self.session_id != session:
+    @contextmanager
+    def _line_lock(self, payment_uuid):
+        """Serialise the starts of one payment line (double click, two tabs): the second start
+        waits for the first to commit its ticket, then sees it and resumes it. Read committed,
+        so that the look after the lock sees that commit (Odoo's repeatable read would not)."""
+        if not self.env.registry.in_test_mode():  # there, one request runs at a time anyway
+            self.env.cr.commit()
+            self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LINE_LOCK, payment_uuid])
+        yield  # released when the transaction ends
+
+    def _check_same_payment(self, method, session, amount, order_uuid):
+        if self.payment_method_id != method or self.session_id != session or (
+            self.order_uuid and order_uuid != self.order_uuid
+        ):
             raise UserError(_("This payment line belongs to another CashKeeper payment (ticket %s).", self.name))
         if float_compare(self.amount, amount, precision_rounding=self.currency_id.rounding):
             raise UserError(_(
@@ -353,7 +480,10 @@ class PosCashKeeperTicket(models.Model):
                 "and add a new one to collect another amount.", ticket=self.name, amount=self.amount))
 
     @api.model
-    def _encode_amount(self, method, currency, amount):
+    def _check_amount(self, session, amount):
+        """The amounts a cashier can mistype or a browser can forge, said plainly; the wire limits
+        are ckfast's (``_cashkeeper_create_request``)."""
+        currency = session.currency_id
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
             raise UserError(_("The amount must be a number."))
         if amount < 0:
@@ -361,17 +491,20 @@ class PosCashKeeperTicket(models.Model):
                               "negative amounts."))
         if float_is_zero(amount, precision_rounding=currency.rounding):
             raise UserError(_("The amount to collect must be more than zero."))
-        if amount > AMOUNT_MAX:
+        if amount > amount_max(currency.decimal_places):
             raise UserError(_("The amount %(amount)s is above the %(max)s limit of a CashKeeper payment.",
-                              amount=amount, max=AMOUNT_MAX))
+                              amount=amount, max=amount_max(currency.decimal_places)))
         if float_compare(amount, currency.round(amount), precision_rounding=currency.rounding / 100):
             raise UserError(_("The amount %(amount)s has more decimals than %(currency)s allows.",
                               amount=amount, currency=currency.name))
-        try:
-            return encode_amount(currency.round(amount), method.sudo().cashkeeper_amount_format or "cents",
-                                 currency.decimal_places)
-        except CKFastFieldError as e:
-            raise UserError(_("The CashKeeper cannot take this amount: %s", e.reason)) from None
+        rounding = session.config_id.cash_rounding and session.config_id.rounding_method
+        if rounding:  # the drawer gives change in the coins that exist: the POS rounds cash
+            rounded = float_round(amount, precision_rounding=rounding.rounding, rounding_method="HALF-UP")
+            if float_compare(amount, rounded, precision_rounding=currency.rounding):
+                raise UserError(_(
+                    "This point of sale rounds cash to %(step)s: the CashKeeper can take %(rounded)s, not "
+                    "%(amount)s.", step=rounding.rounding, rounded=currency.format(rounded),
+                    amount=currency.format(amount)))
 
     @api.model
     def _new_ticket_id(self):
@@ -399,22 +532,8 @@ class PosCashKeeperTicket(models.Model):
         self.attempts += 1
         self.claimed_at = fields.Datetime.now()
         self._commit()  # a crash from here on must count this attempt as possibly delivered
-        method, currency = self.payment_method_id.sudo(), self.currency_id
-        return {
-            "ticket": self.name,
-            "claimed": True,
-            "state": self.state,
-            "attempt": self.attempts,
-            "create": {
-                "amount": f"{self.amount:.{currency.decimal_places}f}",
-                "amount_format": method.cashkeeper_amount_format or AmountFormat.CENTS.value,
-                "decimals": currency.decimal_places,
-                "id_caja": method.cashkeeper_id_caja or "",
-                "terminal": method.cashkeeper_terminal or "",
-                "vendedor": method.cashkeeper_vendedor or "",
-                "forma_pago": method.cashkeeper_forma_pago or "efectivo",
-            },
-        }
+        return {"ticket": self.name, "claimed": True, "state": self.state, "attempt": self.attempts,
+                "request": self.request}
 
     def _agent_report(self, command, reply=None, error=None, attempt=None, ours=False):
         """What CKMonitor answered the agent. Idempotent: a report about a ticket that has moved
@@ -425,8 +544,11 @@ class PosCashKeeperTicket(models.Model):
             isinstance(attempt, int) and not isinstance(attempt, bool) and 0 < attempt <= self.attempts
         ):
             raise UserError(_("Ticket %s was not claimed for that attempt.", self.name))
-        reopen = command == "C" and self.state == "failed" and not self.queued_at and error is None
-        if (self.state not in OPEN_STATES and not reopen) or (command == "C" and self.queued_at):
+        if command == "S" and not self.claimed_at:
+            raise UserError(_("Ticket %s was never claimed by an agent: no status report is taken for it.", self.name))
+        if command == "C" and self.queued_at:
+            return self._agent_answer()  # CKMonitor's answer is known already
+        if self.state not in OPEN_STATES and not (command == "C" and self.state == "failed"):
             return self._agent_answer()
         if error is not None:
             try:
@@ -444,18 +566,10 @@ class PosCashKeeperTicket(models.Model):
         except CKFastProtocolError as e:
             self._note_error(e)
             return self._agent_answer()
-        if reopen and (parsed.kind is ReplyKind.ADDED or (parsed.kind is ReplyKind.ALREADY_EXISTS and attempt > 1)):
-            # Failed on an earlier "not found", and yet CKMonitor has it: the drawer may take
-            # cash after all. Watched again as abandoned, so a payment is flagged, not lost.
-            self._set_state("abandoned", queued_at=fields.Datetime.now(), last_reply=_raw(parsed.raw),
-                            abandoned_at=fields.Datetime.now(), settled_at=False, last_error=_(
-                                "CKMonitor queued this ticket after it was marked failed: watched again."))
-        elif reopen:
-            pass  # still refused: it stays failed
-        elif command == "S" and parsed.kind is ReplyKind.NOT_FOUND and not self.queued_at and self.claimed_at \
-                and fields.Datetime.now() - self.claimed_at < CLAIM_GRACE:
-            pass  # its C may still be on the way: "not found" proves nothing yet
-        elif command == "S":
+        if command == "S":
+            if parsed.kind is ReplyKind.NOT_FOUND and not self.queued_at \
+                    and fields.Datetime.now() - self.claimed_at < CLAIM_GRACE:
+                return self._agent_answer()  # its C may still be on the way: "not found" proves nothing yet
             # A ticket its cashier abandoned is watched, not followed: like the cron's look.
             self._apply_status(parsed, watching=self.state == "abandoned")
         elif parsed.kind is ReplyKind.ADDED or (
@@ -473,7 +587,8 @@ class PosCashKeeperTicket(models.Model):
     @api.model
     def _cron_watch_open_tickets(self, older_than_seconds=60):
         """Ask CKMonitor about tickets no POS is following, so that cash collected after the
-        cashier gave up (or after a crash) is flagged and never goes unnoticed."""
+        cashier gave up (or after a crash) is flagged and never goes unnoticed; then flag the
+        paid tickets whose payment never reached an order."""
         now = fields.Datetime.now()
         tickets = self.sudo().search([  # the cron user has no write access to the ledger
             ("state", "in", OPEN_STATES),
@@ -492,15 +607,15 @@ class PosCashKeeperTicket(models.Model):
                 elif ticket._agent():
                     continue  # the shop's agent watches it (and Odoo cannot reach that drawer)
                 else:
-                    ticket._check_status(watching=True)  # commits each change it makes
+                    ticket._ask_ckmonitor(watching=True)  # commits each change it makes
             except Exception:  # one broken ticket must not stop the watch of the others
                 if self.env.registry.in_test_mode():
                     raise
                 self.env.cr.rollback()
                 _logger.exception("CashKeeper ticket %s could not be checked", name)
+        self._flag_no_order()
         return len(tickets)
 
 
 def _raw(raw):
     return raw.decode("ascii", "replace").strip()[:200]
-

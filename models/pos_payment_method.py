@@ -2,9 +2,9 @@ import re
 import time
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..ckfast import AmountFormat, CKFastClient, CKFastError
+from ..ckfast import AmountFormat, CKFastClient, CKFastError, CreateTicket
 from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
@@ -13,7 +13,10 @@ from .pos_cashkeeper_ticket import OPEN_STATES
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
 MANAGERS = "point_of_sale.group_pos_manager"
-HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?$")
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?")  # fullmatch: no trailing newline
+# What commissioning checked: changing one of these (another drawer, another format) undoes it.
+COMMISSIONED_WITH = {"use_payment_terminal", "cashkeeper_amount_format", "cashkeeper_use_agent",
+                     "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port"}
 TEXT_FIELDS = {  # Odoo field -> CKFast field name, for messages
     "cashkeeper_id_caja": "IDCaja",
     "cashkeeper_terminal": "Terminal",
@@ -53,6 +56,12 @@ class PosPaymentMethod(models.Model):
         help="How the amount (Importe) is written for CKMonitor. A wrong format charges 100 times too much "
         "or too little: check it with a small test payment before going live.",
     )
+    cashkeeper_commissioned_at = fields.Datetime(
+        string="Commissioned on", groups=MANAGERS, readonly=True, copy=False,
+        help="When the amount format was checked against the drawer's screen (Commission button).",
+    )
+    cashkeeper_commissioned_by = fields.Many2one("res.users", string="Commissioned by", groups=MANAGERS,
+                                                 readonly=True, copy=False)
     cashkeeper_connect_timeout = fields.Float(
         string="Connect timeout (s)", default=3.0, groups=MANAGERS,
         help="Seconds to open the TCP connection to CKMonitor.",
@@ -62,7 +71,31 @@ class PosPaymentMethod(models.Model):
         help="Seconds CKMonitor may take to answer one request.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        methods = super().create(vals_list)
+        methods._cashkeeper_book_to_journal()
+        return methods
+
     def write(self, vals):
+        self._cashkeeper_check_rerouting(vals)
+        if COMMISSIONED_WITH & set(vals) and not self.env.context.get("cashkeeper_commissioning"):
+            vals = {**vals, "cashkeeper_commissioned_at": False, "cashkeeper_commissioned_by": False}
+        result = super().write(vals)
+        if {"use_payment_terminal", "journal_id", "outstanding_account_id"} & set(vals):
+            self._cashkeeper_book_to_journal()
+        return result
+
+    def _cashkeeper_book_to_journal(self):
+        """A drawer is where the cash is: CashKeeper payments are booked straight to the journal's own
+        (cash-type) account at closing, not to an outstanding account that no bank statement will ever
+        clear. Odoo then counts the payment as matched: nothing is left to reconcile by hand."""
+        for method in self.filtered(lambda m: m.use_payment_terminal == "cashkeeper" and m.journal_id.type == "bank"):
+            account = method.journal_id.default_account_id
+            if account and method.outstanding_account_id != account:
+                super(PosPaymentMethod, method).write({"outstanding_account_id": account.id})
+
+    def _cashkeeper_check_rerouting(self, vals):
         # Where a method's tickets are sent must not change under a ticket that may still take
         # cash: the old drawer would lose its watcher, and a resend could reach another drawer.
         routing = {"use_payment_terminal", "cashkeeper_use_agent", "cashkeeper_agent_id", "cashkeeper_host",
@@ -81,7 +114,6 @@ class PosPaymentMethod(models.Model):
                     "%(count)s CashKeeper ticket(s) of this payment method may still take cash: settle them "
                     "(Point of Sale > Orders > CashKeeper Tickets) before changing where the drawer is.",
                     count=open_tickets))
-        return super().write(vals)
 
     def _get_payment_terminal_selection(self):
         return [*super()._get_payment_terminal_selection(), ("cashkeeper", "CashKeeper")]
@@ -101,7 +133,7 @@ class PosPaymentMethod(models.Model):
                 raise ValidationError(
                     _("CashKeeper: enter the CKMonitor host (IP address of the PC running CKMonitor).")
                 )
-            elif not HOSTNAME.match(host):
+            elif not HOSTNAME.fullmatch(host):
                 raise ValidationError(
                     _("CashKeeper: the CKMonitor host %r is not a valid IP address or host name.", host)
                 )
@@ -122,6 +154,26 @@ class PosPaymentMethod(models.Model):
                     label = method._fields[fname]._description_string(self.env)
                     raise ValidationError(_("CashKeeper: %s must be more than 0 and at most 60 seconds.", label))
 
+    def _cashkeeper_create_request(self, ticket_id, amount, currency, amount_format=None):
+        """The ``C`` line for a ticket, from this method's settings (the only place they are mapped
+        to CKFast fields). Stored on the ticket and resent as is, by the server or the agent.
+        ``amount_format``: commissioning's probes write the amount in a given format."""
+        method = self.sudo()
+        try:
+            line = CreateTicket(
+                ticket_id, amount,
+                amount_format=amount_format or AmountFormat(method.cashkeeper_amount_format or "cents"),
+                decimals=currency.decimal_places,
+                id_caja=method.cashkeeper_id_caja or "",
+                terminal=method.cashkeeper_terminal or "",
+                vendedor=method.cashkeeper_vendedor or "",
+                forma_pago=method.cashkeeper_forma_pago or "efectivo",
+            ).encode()
+        except CKFastFieldError as e:
+            raise UserError(_("The CashKeeper cannot take this payment: %(field)s %(reason)s.", field=e.field,
+                              reason=e.reason)) from None
+        return line.decode("ascii").removesuffix("\r\n")
+
     def _cashkeeper_client(self, retries=2):
         self.ensure_one()
         method = self.sudo()
@@ -139,6 +191,18 @@ class PosPaymentMethod(models.Model):
             retries=retries,
         )
 
+    def action_cashkeeper_commission(self):
+        """Form button: the commissioning wizard (the drawer's amount format, checked on its screen)."""
+        self.ensure_one()
+        self._cashkeeper_check_manager()
+        wizard = self.env["pos.cashkeeper.commissioning"].create({"method_id": self.id})
+        return wizard._reopen()
+
+    def _cashkeeper_check_manager(self):
+        # Buttons are public methods: a cashier could call them over RPC, and they reach the drawer.
+        if not self.env.user.has_group(MANAGERS):
+            raise AccessError(_("Only Point of Sale managers can do this with a CashKeeper."))
+
     def _cashkeeper_endpoint(self):
         method = self.sudo()
         return f"{method.cashkeeper_host}:{method.cashkeeper_port}"
@@ -146,6 +210,7 @@ class PosPaymentMethod(models.Model):
     def action_cashkeeper_test_connection(self):
         """Form button: ask CKMonitor the state of a probe ticket and say, plainly, what happened."""
         self.ensure_one()
+        self._cashkeeper_check_manager()
         started = time.monotonic()
         agent = self.sudo().cashkeeper_use_agent and self.sudo().cashkeeper_agent_id
         if agent:  # Odoo cannot reach the drawer itself: say what the agent last reported

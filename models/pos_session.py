@@ -1,44 +1,77 @@
+from datetime import timedelta
+
 from odoo import _, api, fields, models
+
+from .pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
 
 
 class PosSession(models.Model):
     _inherit = "pos.session"
 
-    cashkeeper_warning = fields.Char(compute="_compute_cashkeeper_warning", string="CashKeeper warning")
+    cashkeeper_warning = fields.Char(compute="_compute_cashkeeper", string="CashKeeper warning")
+    cashkeeper_collected = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: collected by the drawer",
+                                           help="What the drawer collected for this session (paid tickets).")
+    cashkeeper_booked = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: payments in the books",
+                                        help="The CashKeeper payments of this session's orders.")
+    cashkeeper_difference = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: difference",
+                                            help="Collected minus in the books: should be 0.")
 
-    @api.depends("state")
-    def _compute_cashkeeper_warning(self):
+    @api.depends("state", "order_ids.payment_ids")
+    def _compute_cashkeeper(self):
         for session in self:
+            figures = session._cashkeeper_figures()
+            session.cashkeeper_collected = figures["collected"]
+            session.cashkeeper_booked = figures["booked"]
+            session.cashkeeper_difference = figures["difference"]
             session.cashkeeper_warning = session._cashkeeper_closing_warning()
 
-    def _cashkeeper_closing_warning(self):
-        """Said when the register closes: the drawer may still take cash for this session, or took
-        some after the cashier gave up. A warning, not a block: the manager decides."""
+    def _cashkeeper_tickets(self, states):
+        return self.env["pos.cashkeeper.ticket"].sudo().search([("session_id", "=", self.id), ("state", "in", states)])
+
+    def _cashkeeper_figures(self):
+        """The drawer's takings against the books, for closing: should differ by 0."""
         self.ensure_one()
-        tickets = self.env["pos.cashkeeper.ticket"].sudo().search([
-            ("session_id", "=", self.id), ("state", "in", ("new", "queued", "pending", "abandoned",
-                                                            "paid_after_abandon", "anomaly")),
-        ])
-        if not tickets:
-            return False
+        collected = sum(self._cashkeeper_tickets(PAID_STATES).mapped("amount"))
+        booked = sum(self.env["pos.payment"].sudo().search([
+            ("session_id", "=", self.id), ("payment_method_id.use_payment_terminal", "=", "cashkeeper"),
+            ("pos_order_id.state", "not in", ("draft", "cancel")),
+        ]).mapped("amount"))
+        return {"collected": collected, "booked": booked, "difference": self.currency_id.round(collected - booked)}
+
+    def _cashkeeper_closing_warning(self):
+        """Said when the register closes: the drawer may still take cash for this session, took some
+        that is on no order, or lost a ticket. A warning, not a block: the manager decides."""
+        self.ensure_one()
         parts = []
-        waiting = tickets.filtered(lambda t: t.state in ("new", "queued", "pending", "abandoned"))
+        waiting = self._cashkeeper_tickets(OPEN_STATES)
         if waiting:
             parts.append(_("%(count)s ticket(s) may still collect cash at the drawer (%(names)s): cancel them on "
                            "the CashKeeper first.", count=len(waiting), names=", ".join(waiting.mapped("name"))))
-        late = tickets.filtered(lambda t: t.state == "paid_after_abandon")
-        if late:
-            parts.append(_("%(count)s ticket(s) were paid after the cashier cancelled (%(names)s, %(amount)s): "
-                           "that cash is in the drawer but on no order.", count=len(late),
-                           names=", ".join(late.mapped("name")),
-                           amount=self.currency_id.format(sum(late.mapped("amount")))))
-        anomalies = tickets.filtered(lambda t: t.state == "anomaly")
+        loose = self._cashkeeper_tickets(PAID_STATES).filtered(lambda t: not t._on_an_order())
+        if loose:
+            parts.append(_("%(count)s ticket(s) collected %(amount)s that is on no order (%(names)s): the cash is "
+                           "in the drawer.", count=len(loose), names=", ".join(loose.mapped("name")),
+                           amount=self.currency_id.format(sum(loose.mapped("amount")))))
+        anomalies = self._cashkeeper_tickets(("anomaly",))
         if anomalies:
             parts.append(_("%(count)s ticket(s) need checking against the CashKeeper's records (%(names)s).",
                            count=len(anomalies), names=", ".join(anomalies.mapped("name"))))
+        if not parts:
+            return False
         return _("CashKeeper: %s See Point of Sale > Reporting > CashKeeper Reconciliation.", " ".join(parts))
 
     def get_closing_control_data(self):
         data = super().get_closing_control_data()
-        data["cashkeeper_warning"] = self._cashkeeper_closing_warning()
+        self._cashkeeper_flag_no_order()
+        if self.config_id.payment_method_ids.filtered(lambda m: m.use_payment_terminal == "cashkeeper"):
+            figures = {key: self.currency_id.format(value) for key, value in self._cashkeeper_figures().items()}
+            data["cashkeeper"] = {**figures, "warning": self._cashkeeper_closing_warning()}
         return data
+
+    def _validate_session(self, *args, **kwargs):
+        self._cashkeeper_flag_no_order()
+        return super()._validate_session(*args, **kwargs)
+
+    def _cashkeeper_flag_no_order(self):
+        # At the latest when the register closes, cash on no order is flagged, whatever its age.
+        self.env["pos.cashkeeper.ticket"]._flag_no_order([("session_id", "in", self.ids)], grace=timedelta(0))

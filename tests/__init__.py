@@ -1,6 +1,7 @@
 from . import (
     test_agent_api,
     test_agent_tours,
+    test_books,
     test_ckfast_in_odoo,
     test_i18n,
     test_payment_flow,

@@ -51,6 +51,7 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
         self.sim.forget()
         self.sim.requests.clear()
         self.sim.pay_after = self.sim.cancel_after = None
+        self.line_orders = {}  # payment line uuid -> the order uuid it was started with
 
     # -- helpers -----------------------------------------------------------------------------
     def open_session(self, config=None, user=None):
@@ -75,19 +76,24 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
         return body["result"], None
 
     def start_payment(self, session, amount=12.34, payment_uuid=None, **params):
+        """As the POS starts (or, for a known line, resumes) a payment line of an order."""
+        payment_uuid = payment_uuid or str(uuid.uuid4())
         params = {
             "payment_method_id": self.cashkeeper_method.id,
             "session_id": session.id,
-            "payment_uuid": payment_uuid or str(uuid.uuid4()),
+            "payment_uuid": payment_uuid,
             "amount": amount,
-            "order_uuid": str(uuid.uuid4()),
+            "order_uuid": self.line_orders.get(payment_uuid) or str(uuid.uuid4()),
             "order_ref": "Shop/0001",
             **params,
         }
+        self.line_orders.setdefault(params["payment_uuid"], params["order_uuid"])
         result, error = self.ck_rpc("start", **params)
         return result, error, params["payment_uuid"]
 
     def status(self, session, payment_uuid, action="status", **params):
+        """As the POS asks: with the order the line was started for (``order_uuid`` to override)."""
+        params.setdefault("order_uuid", self.line_orders.get(payment_uuid, ""))
         return self.ck_rpc(action, payment_method_id=self.cashkeeper_method.id, session_id=session.id,
                            payment_uuid=payment_uuid, **params)
 

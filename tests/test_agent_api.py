@@ -4,7 +4,6 @@ from decimal import Decimal
 
 from odoo import Command
 from odoo.addons.pos_cashkeeper.ckfast import (
-    AmountFormat,
     CKFastClient,
     CKMonitorUnreachable,
     TicketConflict,
@@ -31,19 +30,15 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
 
     def cloud_status(self, line, action="status"):
         return self.ck_rpc(action, payment_method_id=self.cloud_method.id, session_id=self.pos_session.id,
-                           payment_uuid=line)
+                           payment_uuid=line, order_uuid=self.line_orders[line])
 
     def claim_and_send(self, name):
         """What the agent does for a new ticket: claim, send C with ckfast, report."""
         claim, error = self.agent_rpc("claim", ticket=name)
         self.assertFalse(error)
-        create = claim["create"]
         client = CKFastClient("127.0.0.1", self.sim.port, connect_timeout=1, read_timeout=1, retries=0)
         try:
-            result = client.create_ticket(
-                name, Decimal(create["amount"]), amount_format=AmountFormat(create["amount_format"]),
-                decimals=create["decimals"], id_caja=create["id_caja"], terminal=create["terminal"],
-                vendedor=create["vendedor"], forma_pago=create["forma_pago"], sent_before=claim["attempt"] > 1)
+            result = client.send_create(claim["request"], name, sent_before=claim["attempt"] > 1)
             report = {"reply": result.reply.raw.decode(), "ours": True}
         except TicketConflict as e:
             report = {"reply": e.reply.raw.decode(), "ours": False}
@@ -120,11 +115,13 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
     def test_cancel_before_the_agent_claims_it_is_never_sent(self):
         result, _, line = self.start()
         cancelled, _ = self.cloud_status(line, action="cancel")
-        self.assertEqual(cancelled["state"], "abandoned")
+        self.assertEqual(cancelled["state"], "failed")  # never claimed, so no C went out: nothing to watch
         claim, _ = self.agent_rpc("claim", ticket=result["ticket"])
-        self.assertEqual((claim["claimed"], claim["state"]), (False, "abandoned"))
-        # The agent watches it: CKMonitor never heard of it, so nothing can be collected.
-        self.assertEqual(self.report_status(result["ticket"])[0]["state"], "failed")
+        self.assertEqual((claim["claimed"], claim["state"]), (False, "failed"))
+        # An agent cannot report a status for a ticket it never claimed.
+        report, error = self.report_status(result["ticket"])
+        self.assertIn("never claimed", error)
+        self.assertEqual(self.ticket(result["ticket"]).state, "failed")
 
     def test_drawer_paid_after_cashier_cancelled_is_flagged(self):
         result, _, line = self.start()

@@ -21,7 +21,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.assertEqual(self.sim.requests[0].line, f"C|{name}|1234||1|TPV1||efectivo\r\n".encode())
         ticket = self.ticket(name)
         self.assertRecordValues(ticket, [{
-            "state": "queued", "amount": 12.34, "amount_sent": "1234", "payment_uuid": line,
+            "state": "queued", "amount": 12.34, "request": f"C|{name}|1234||1|TPV1||efectivo", "payment_uuid": line,
             "session_id": self.pos_session.id, "config_id": self.main_pos_config.id, "attempts": 1,
             "last_reply": "OK|Added", "order_ref": "Shop/0001",
         }])
@@ -159,14 +159,30 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.assertEqual(self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets(), 1)
         self.assertEqual(ticket.state, "paid_after_abandon")
 
-    def test_line_removed_after_cancel_but_drawer_paid_meanwhile_completes_instead(self):
-        """While the POS still has the line, OK|OK completes it, even if the cashier had
-        cancelled: only a payment nobody is there to take is 'paid after abandon'."""
+    def test_once_abandoned_only_the_lines_retry_takes_a_late_payment(self):
+        """After the cancel answered "abandoned", a later OK|OK is paid after abandon whoever asks
+        (the cashier removing the line, a poll that was in flight); the line's Retry takes it."""
         first, _, line = self.start_payment(self.pos_session)
         self.assertEqual(self.status(self.pos_session, line, action="cancel")[0]["state"], "abandoned")
         self.sim.pay(first["ticket"])
         result, _ = self.status(self.pos_session, line, action="cancel")  # the cashier removes the line
-        self.assertEqual(result["state"], "paid")
+        self.assertEqual(result["state"], "paid_after_abandon")
+        self.assertIn("Press Retry", result["message"])
+        again, _, _ = self.start_payment(self.pos_session, 12.34, payment_uuid=line)  # Retry
+        self.assertEqual((again["ticket"], again["state"]), (first["ticket"], "paid"))
+
+    def test_status_poll_in_flight_across_the_cancel_cannot_make_it_paid(self):
+        """The interleaving: a poll reads the ticket pending and asks a slow drawer; the cashier's
+        cancel commits "abandoned"; the drawer answers OK|OK; the poll's write conflicts and Odoo
+        retries the whole request, which now starts from the abandoned ticket. Replayed here step
+        by step: the retried poll must say paid after abandon, never plain paid."""
+        first, _, line = self.start_payment(self.pos_session)
+        self.assertEqual(self.status(self.pos_session, line)[0]["state"], "pending")  # the poll's first read
+        self.assertEqual(self.status(self.pos_session, line, action="cancel")[0]["state"], "abandoned")
+        self.sim.pay(first["ticket"])
+        retried, _ = self.status(self.pos_session, line)  # the poll, retried after its conflict
+        self.assertEqual(retried["state"], "paid_after_abandon")
+        self.assertEqual(self.ticket(first["ticket"]).state, "paid_after_abandon")
 
     def test_cancel_of_a_line_that_never_started_a_ticket(self):
         result, error = self.status(self.pos_session, "1234-never-started", action="cancel")
@@ -211,7 +227,8 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         broken = self.make_cashkeeper_method(name="Broken drawer")
         other = self.env["pos.cashkeeper.ticket"].sudo().create({
             "name": "KBROKEN1", "payment_method_id": broken.id, "session_id": self.pos_session.id,
-            "currency_id": self.pos_session.currency_id.id, "amount": 1, "payment_uuid": "broken-line",
+            "company_id": self.pos_session.company_id.id, "currency_id": self.pos_session.currency_id.id, "amount": 1,
+            "payment_uuid": "broken-line", "request": "C|KBROKEN1|100|||||efectivo",
             "state": "pending", "attempts": 1,
         })
         # Reconfigured under an open ticket (the form refuses it now; an older database may have it).

@@ -45,16 +45,17 @@ class TestCashKeeperReconciliation(CashKeeperHttpCommon):
         self.assertEqual({g["session_id"][0] for g in groups}, {self.pos_session.id})
 
     def test_closing_warns_about_open_and_late_tickets(self):
-        self.assertFalse(self.pos_session.get_closing_control_data()["cashkeeper_warning"])
-        self.settle("pay", 10)
-        self.assertFalse(self.pos_session.get_closing_control_data()["cashkeeper_warning"])
+        closing = self.pos_session.get_closing_control_data()["cashkeeper"]
+        self.assertEqual((closing["warning"], closing["difference"]), (False, "$\xa00.00"))
         pending = self.settle("pending", 4)
         late = self.settle("abandon", 3)
-        warning = self.pos_session.with_user(self.pos_user).get_closing_control_data()["cashkeeper_warning"]
-        self.assertIn(f"may still collect cash at the drawer ({pending.name})", warning)
-        self.assertIn(f"paid after the cashier cancelled ({late.name}", warning)
+        closing = self.pos_session.with_user(self.pos_user).get_closing_control_data()["cashkeeper"]
+        self.assertIn(f"may still collect cash at the drawer ({pending.name})", closing["warning"])
+        self.assertIn(f"collected $\xa03.00 that is on no order ({late.name})", closing["warning"])
+        self.assertEqual((closing["collected"], closing["booked"], closing["difference"]),
+                         ("$\xa03.00", "$\xa00.00", "$\xa03.00"))
         self.pos_session.invalidate_recordset(["cashkeeper_warning"])
-        self.assertEqual(self.pos_session.cashkeeper_warning, warning)  # the backend session form shows it too
+        self.assertEqual(self.pos_session.cashkeeper_warning, closing["warning"])  # the backend session form too
 
     def test_ticket_links_to_its_order(self):
         ticket = self.settle("pay", 10)

@@ -16,10 +16,8 @@ import logging
 import random
 import threading
 import time
-from decimal import Decimal
 
 from ckfast import (
-    AmountFormat,
     CKFastClient,
     CKFastFieldError,
     CKFastProtocolError,
@@ -378,27 +376,11 @@ class Agent:
             self._flush_reports()  # OdooUnavailable: kept, and the loop sends it again first
 
     def _send_create(self, ticket, claim):
-        """Send C as the claim says; return the report params."""
+        """Send the claim's C line, byte for byte as Odoo stored it; return the report params."""
         attempt = claim["attempt"]
         params = {"ticket": ticket, "command": "C", "attempt": attempt, "reply": None, "ours": False, "error": None}
         try:
-            create = claim["create"]
-            amount = Decimal(str(create["amount"]))
-            fields = {
-                "amount_format": AmountFormat(create["amount_format"]),
-                "decimals": create["decimals"],
-                "id_caja": create.get("id_caja", ""),
-                "terminal": create.get("terminal", ""),
-                "vendedor": create.get("vendedor", ""),
-                "forma_pago": create.get("forma_pago", "efectivo"),
-            }
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as e:
-            reason = f"invalid claim data from Odoo: {type(e).__name__} {e}"[:200]
-            params["error"] = {"kind": "protocol", "raw": "", "reason": reason}
-            _logger.error("ticket %s: C not sent: %s", ticket, reason)
-            return params
-        try:
-            result = self.creator.create_ticket(ticket, amount, sent_before=attempt > 1, **fields)
+            result = self.creator.send_create(claim.get("request"), ticket, sent_before=attempt > 1)
         except TicketConflict as e:
             params["reply"] = _text(e.reply.raw)
             self._note_ckmonitor(True, "answers CKFast")
@@ -408,7 +390,7 @@ class Agent:
             self._note_fault(e)
             self._retry_soon = True
             _logger.warning("ticket %s: C not confirmed by CKMonitor: %s", ticket, e)
-        except CKFastFieldError as e:  # nothing was sent: Odoo's fields cannot make a valid C
+        except CKFastFieldError as e:  # nothing was sent: the claim's line is not a valid C for this ticket
             params["error"] = {"kind": "protocol", "raw": "", "reason": str(e)[:200]}
             _logger.error("ticket %s: C not sent: %s", ticket, e)
         else:

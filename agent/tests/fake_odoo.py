@@ -31,9 +31,7 @@ class Ticket:
     attempts: int = 0
     queued: bool = False
     last_error: object = None
-    amount: str = "12.34"
-    amount_format: str = "cents"
-    decimals: int = 2
+    request: str = ""  # the C line Odoo stored; made from the name when empty
 
 
 @dataclass
@@ -151,9 +149,7 @@ class FakeOdoo:
                 return {"ticket": ticket.name, "claimed": False, "state": ticket.state}
             ticket.attempts += 1
             return {"ticket": ticket.name, "claimed": True, "state": ticket.state, "attempt": ticket.attempts,
-                    "create": {"amount": ticket.amount, "amount_format": ticket.amount_format,
-                               "decimals": ticket.decimals, "id_caja": "1", "terminal": "TPV1", "vendedor": "",
-                               "forma_pago": "efectivo"}}
+                    "request": ticket.request or f"C|{ticket.name}|1234||1|TPV1||efectivo"}
 
     def report(self, params):
         with self.cond:

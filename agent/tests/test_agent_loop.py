@@ -222,12 +222,17 @@ def test_claim_refused_sends_no_c(sim, odoo, make_agent):
     assert c_lines(sim) == []
 
 
-def test_invalid_claim_fields_are_reported_not_sent(sim, odoo, make_agent, caplog):
+@pytest.mark.parametrize("request_line, reason", [
+    ("C|OTHER1|1234||1|TPV1||efectivo", "NumTiquet"),  # another ticket's line
+    (f"C|{T}|1234||1|TPV1\nX||efectivo", "Terminal"),  # a line break smuggled into a field
+    (f"C|{T}|12.345.6||1|TPV1||efectivo", "Importe"),
+])
+def test_invalid_claim_request_is_reported_not_sent(sim, odoo, make_agent, caplog, request_line, reason):
     make_agent().start()
-    odoo.add_ticket(T, amount="12.345")  # more decimals than the currency has
+    odoo.add_ticket(T, request=request_line)
     assert wait_until(lambda: reports(odoo, "C"))
     error = reports(odoo, "C")[0]["error"]
-    assert error["kind"] == "protocol" and error["raw"] == "" and "more than 2 decimals" in error["reason"]
+    assert error["kind"] == "protocol" and error["raw"] == "" and reason in error["reason"]
     assert c_lines(sim) == []
     assert "C not sent" in caplog.text
 

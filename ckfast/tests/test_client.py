@@ -178,6 +178,17 @@ def test_reply_later_than_the_timeout_is_a_timeout_after_retries(sim, client, sl
     assert len(sim.requests) == 3 and len(sleeps.delays) == 2
 
 
+def test_a_stored_create_is_resent_byte_for_byte(sim, client):
+    """The ledger keeps its first C: a resend is that line, whatever the settings became."""
+    line = b"C|T9|1234||1|TPV1||efectivo\r\n"
+    assert client.send_create(line, "T9").reply.kind is ReplyKind.ADDED
+    assert client.send_create(line.decode(), "T9", sent_before=True).already_existed
+    assert [r.line for r in sim.requests] == [line, line]
+    with pytest.raises(CKFastFieldError):
+        client.send_create(line, "T10")  # not that ticket's line: nothing is sent
+    assert len(sim.requests) == 2
+
+
 def test_create_timing_out_then_answering_is_queued_once(sim, client):
     sim.inject("delay", count=1, seconds=0.6)
     result = client.create_ticket("T9", 2)

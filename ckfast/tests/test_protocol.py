@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 
 from ckfast.errors import CKFastFieldError, CKFastProtocolError
 from ckfast.protocol import (
-    AMOUNT_MAX,
+    AMOUNT_MAX_MINOR_UNITS,
     REPLIES,
     TICKET_ID_MAX_LEN,
     AmountFormat,
     CreateTicket,
     ReplyKind,
     TicketStatus,
+    amount_max,
+    check_create_line,
     decode_amount,
     encode_amount,
     parse_reply,
@@ -23,6 +25,36 @@ from ckfast.protocol import (
 
 
 # -- encoding: examples ---------------------------------------------------------------------
+@pytest.mark.parametrize("decimals, amount", [(2, "150000.00"), (2, "21474836.47"), (0, "2147483647")])
+def test_amount_limit_is_in_minor_units_so_large_currencies_fit(decimals, amount):
+    """IDR, HUF or COP sales run to hundreds of thousands: the limit counts minor units."""
+    assert encode_amount(amount, AmountFormat.CENTS, decimals) == str(int(Decimal(amount).scaleb(decimals)))
+    assert amount_max(decimals) == Decimal(AMOUNT_MAX_MINOR_UNITS).scaleb(-decimals)
+    with pytest.raises(CKFastFieldError, match="above the"):
+        encode_amount(amount_max(decimals) + 1, AmountFormat.CENTS, decimals)
+
+
+def test_a_stored_create_line_is_sent_back_byte_for_byte():
+    line = CreateTicket("K1AB", "12.34", id_caja="2", terminal="T|X".replace("|", "")).encode()
+    assert check_create_line(line, "K1AB") == line
+    assert check_create_line(line.decode().rstrip("\r\n"), "K1AB") == line
+
+
+@pytest.mark.parametrize("line, field", [
+    ("C|K2|1234|||||efectivo", "NumTiquet"),  # another ticket's line
+    ("S|K1", "C"),
+    ("C|K1|1234||||efectivo", "C"),  # a field short
+    ("C|K1|12a4|||||efectivo", "Importe"),
+    ("C|K1|1234||\n||V|efectivo", "IDCaja"),
+    ("C|K1|1234||||V|", "FormaPago"),
+    (None, "C"),
+])
+def test_a_corrupt_or_foreign_create_line_is_never_sent(line, field):
+    with pytest.raises(CKFastFieldError) as err:
+        check_create_line(line, "K1")
+    assert err.value.field == field
+
+
 def test_create_line_has_every_field_in_order():
     line = CreateTicket("T1", "12.34", id2="X", id_caja="3", terminal="TPV1", vendedor="V9").encode()
     assert line == b"C|T1|1234|X|3|TPV1|V9|efectivo\r\n"
@@ -69,7 +101,7 @@ def test_format_example_for_settings_screen():
         ("12,34", "not a number"),
         ("abc", "not a number"),
         ("12.345", "more than 2 decimals"),
-        (AMOUNT_MAX + 1, "above the"),
+        (Decimal(AMOUNT_MAX_MINOR_UNITS + 1).scaleb(-2), "above the"),
     ],
 )
 def test_bad_amounts_name_the_field(amount, message):
@@ -135,7 +167,7 @@ def test_encoder_never_injects(ticket_id, id2, id_caja, terminal, vendedor, form
 
 
 @given(
-    cents=st.integers(min_value=1, max_value=int(AMOUNT_MAX * 100)),
+    cents=st.integers(min_value=1, max_value=AMOUNT_MAX_MINOR_UNITS),
     fmt=st.sampled_from(AmountFormat),
 )
 def test_amount_round_trip(cents, fmt):

@@ -43,7 +43,6 @@ export class PaymentCashKeeper extends PaymentInterface {
             const order = line.pos_order_id;
             const result = await this._call("start", line, {
                 amount: line.amount,
-                order_uuid: order.uuid,
                 order_ref: order.pos_reference || order.name || "",
             });
             if (result.state === "new" && result.message) {
@@ -82,6 +81,11 @@ export class PaymentCashKeeper extends PaymentInterface {
                 this._complete(line, result);
             }
             this._alert(_t("The CashKeeper had already collected the cash: this payment is complete."));
+            return false;
+        }
+        if (result.state === "paid_after_abandon") {
+            // Collected after an earlier cancel: the line stays, so that Retry takes the cash.
+            this._alert(result.message);
             return false;
         }
         if (["failed", "anomaly"].includes(result.state)) {
@@ -165,6 +169,7 @@ export class PaymentCashKeeper extends PaymentInterface {
             payment_method_id: this.payment_method_id.id,
             session_id: this.pos.session.id,
             payment_uuid: line.uuid,
+            order_uuid: line.pos_order_id?.uuid || "",
             ...params,
         }, { silent: true });
     }

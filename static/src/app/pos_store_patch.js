@@ -5,11 +5,27 @@ import { patch } from "@web/core/utils/patch";
 
 patch(PosStore.prototype, {
     /**
-     * Deleting an order must not orphan a drawer ticket that may still take cash: cancel its
-     * CashKeeper lines first (the server abandons pending tickets and keeps watching them), and
-     * keep the order when a ticket turned out paid or the server could not be asked.
+     * Deleting an order must not orphan cash: an order holding a payment the drawer collected is
+     * kept (the server refuses too). Otherwise its CashKeeper lines are cancelled first (the
+     * server abandons pending tickets and keeps watching them), and the order is kept when a
+     * ticket turned out paid or the server could not be asked.
      */
     async _onBeforeDeleteOrder(order) {
+        const collected = order.payment_ids.filter(
+            (line) =>
+                line.payment_method_id.use_payment_terminal === "cashkeeper" &&
+                line.get_payment_status() === "done"
+        );
+        if (collected.length) {
+            // The drawer holds that cash: the order is what puts it in the books.
+            this.dialog.add(AlertDialog, {
+                title: _t("CashKeeper"),
+                body: _t(
+                    "The CashKeeper has collected a payment of this order: it cannot be deleted. Validate the order, or refund the customer and ask a manager."
+                ),
+            });
+            return false;
+        }
         const lines = order.payment_ids.filter(
             (line) =>
                 line.payment_method_id.use_payment_terminal === "cashkeeper" &&

@@ -1,0 +1,1 @@
+from . import pos_cashkeeper_commissioning, pos_make_payment
