@@ -403,6 +403,8 @@ class PosCashKeeperTicket(models.Model):
             ticket = self.sudo().search([("payment_uuid", "=", payment.uuid or ""), ("state", "in", LIVE_STATES)],
                                         limit=1)
             why = ticket._binding_problem(payment) if ticket else _("no CashKeeper ticket was started for it")
+            if not why and ticket in [t for t, _p in bindings]:
+                why = _("ticket %s already backs another payment of this order", ticket.name)
             if why:
                 refusals.append(_("the CashKeeper payment of %(amount)s: %(why)s",
                                   amount=payment.currency_id.format(payment.amount), why=why))
@@ -421,6 +423,8 @@ class PosCashKeeperTicket(models.Model):
         order = payment.pos_order_id
         if self.payment_method_id != payment.payment_method_id:
             return _("ticket %s was taken with another payment method", self.name)
+        if self.order_uuid and self.order_uuid != order.uuid:
+            return _("ticket %s was started for another order", self.name)
         if self.config_id != order.config_id or (self.session_id != order.session_id
                                                  and self.session_id.state == "opened"):
             return _("ticket %s belongs to another POS session", self.name)
@@ -462,12 +466,31 @@ class PosCashKeeperTicket(models.Model):
     def _line_lock(self, payment_uuid):
         """Serialise the starts of one payment line (double click, two tabs): the second start
         waits for the first to commit its ticket, then sees it and resumes it. Read committed,
-        so that the look after the lock sees that commit (Odoo's repeatable read would not)."""
-        if not self.env.registry.in_test_mode():  # there, one request runs at a time anyway
+        so that the look after the lock sees that commit (Odoo's repeatable read would not); and
+        only for that look: what follows runs in a repeatable read transaction of its own again,
+        where a concurrent change of the ticket makes Odoo retry instead of silently losing it."""
+        in_test = self.env.registry.in_test_mode()  # there, one request runs at a time anyway
+        if not in_test:
             self.env.cr.commit()
             self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LINE_LOCK, payment_uuid])
-        yield  # released when the transaction ends
+        yield
+        if not in_test:
+            self.env.cr.commit()  # releases the lock
+            self.env.invalidate_all()  # what was read under read committed is read again
+
+    def write(self, vals):
+        self._lock_rows()
+        return super().write(vals)
+
+    def _lock_rows(self):
+        """Take the tickets' row locks before changing them. Two requests about one ticket (two
+        tabs, a double click, the cron beside a POS) then queue instead of colliding in an UPDATE;
+        when the first changed the row meanwhile, the second fails here, unlogged, and Odoo retries
+        it from a fresh snapshot (an INFO line), instead of an UPDATE failing with an ERROR line."""
+        if self.ids:
+            self.env.cr.execute(f"SELECT 1 FROM {self._table} WHERE id IN %s FOR NO KEY UPDATE",
+                                [tuple(self.ids)], log_exceptions=False)
 
     def _check_same_payment(self, method, session, amount, order_uuid):
         if self.payment_method_id != method or self.session_id != session or (

@@ -111,16 +111,18 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
     def test_orders_the_drawer_did_not_pay_are_refused(self):
         """Each way a browser could post cash the drawer never took, as the POS would send it."""
         pending, _, pending_line = self.start_payment(self.pos_session, 5)
-        _, paid_line, _ = self.paid_line(7)
-        cases = {
-            "no ticket at all": ([self.ck(9, str(uuid.uuid4()))], "no CashKeeper ticket was started"),
-            "another amount": ([self.ck(70, paid_line)], "the drawer collected $\xa07.00"),
-            "still pending": ([self.ck(5, pending_line)], "has not collected ticket"),
-            "another method": ([(self.second_method, 7, paid_line, "done")], "another payment method"),
+        _, paid_line, paid_order = self.paid_line(7)
+        pending_order = self.line_orders[pending_line]
+        cases = {  # name: (payments, the order they come with, what the cashier is told)
+            "no ticket at all": ([self.ck(9, str(uuid.uuid4()))], None, "no CashKeeper ticket was started"),
+            "another order": ([self.ck(7, paid_line)], None, "was started for another order"),
+            "another amount": ([self.ck(70, paid_line)], paid_order, "the drawer collected $\xa07.00"),
+            "still pending": ([self.ck(5, pending_line)], pending_order, "has not collected ticket"),
+            "another method": ([(self.second_method, 7, paid_line, "done")], paid_order, "another payment method"),
         }
-        for case, (payments, reason) in cases.items():
+        for case, (payments, known_order, reason) in cases.items():
             with self.subTest(case), mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
-                order_uuid = str(uuid.uuid4())
+                order_uuid = known_order or str(uuid.uuid4())
                 result, error = self.sync(self.order_data(payments, order_uuid=order_uuid))
                 self.assertIn(reason, error or "")
                 self.assertIn("was not saved", error)
@@ -130,13 +132,24 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
         self.assertEqual(self.ticket(pending["ticket"]).state, "queued")
 
     def test_one_paid_ticket_cannot_pay_two_orders(self):
-        _, line, order_uuid = self.paid_line(12.34)
-        self.assertFalse(self.sync(self.order_data([self.ck(12.34, line)], order_uuid=order_uuid))[1])
+        name, line, order_uuid = self.paid_line(12.34)
         second = str(uuid.uuid4())
         with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
-            _, error = self.sync(self.order_data([self.ck(12.34, line)], order_uuid=second))
-        self.assertIn("already pays order", error)
+            # Another order claiming that line's cash, before or after the real one syncs.
+            self.assertIn("was started for another order",
+                          self.sync(self.order_data([self.ck(12.34, line)], order_uuid=second))[1])
+            self.assertFalse(self.sync(self.order_data([self.ck(12.34, line)], order_uuid=order_uuid))[1])
+            self.assertIn("was started for another order",
+                          self.sync(self.order_data([self.ck(12.34, line)], order_uuid=second))[1])
         self.assertFalse(self.order(second))
+        # The same order with that line twice (two payments, one drawer ticket).
+        third_line = self.paid_line(3)
+        with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
+            _, error = self.sync(self.order_data([self.ck(3, third_line[1]), self.ck(3, third_line[1])],
+                                                 order_uuid=third_line[2]))
+        self.assertIn("payment", error)
+        self.assertFalse(self.order(third_line[2]))
+        self.assertEqual(self.ticket(name).pos_payment_id.pos_order_id, self.order(order_uuid))
 
     def test_the_database_keeps_one_payment_per_ticket(self):
         name, line, order_uuid = self.paid_line(3)

@@ -21,7 +21,8 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.assertEqual(order.state, "paid")
         payment = order.payment_ids.filtered(lambda p: p.payment_method_id == self.cashkeeper_method)
         self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
-        self.assertEqual(tickets.pos_order_id, order)
+        self.assertEqual((tickets.pos_payment_id, tickets.pos_order_id), (payment, order))  # the books: bound
+        self.assertFalse(tickets.on_no_order)
 
     def test_paid_at_the_drawer(self):
         tickets = self.run_tour("CashKeeperPaidTour")
@@ -61,6 +62,31 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         network is back the line completes with that same ticket."""
         tickets = self.run_tour("CashKeeperOfflineTour")
         self.assertPaidOnce(tickets)
+
+    def test_an_order_holding_collected_cash_cannot_be_deleted(self):
+        self.main_pos_config.auto_validate_terminal_payment = False
+        tickets = self.run_tour("CashKeeperDeleteCollectedOrderTour")
+        self.assertPaidOnce(tickets)
+
+    def test_a_forged_amount_is_refused_and_the_order_kept(self):
+        """A cashier with the browser's dev tools open changes a paid CashKeeper line's amount:
+        Odoo refuses the order, the POS says so and keeps it; the drawer's cash is not booked."""
+        self.main_pos_config.auto_validate_terminal_payment = False
+        tickets = self.run_tour("CashKeeperForgedAmountTour")
+        self.assertEqual(tickets.state, "paid")
+        self.assertFalse(self.env["pos.payment"].search([("payment_method_id", "=", self.cashkeeper_method.id)]))
+
+    def test_cash_rounding_applies_to_the_drawer(self):
+        rounding = self.env["account.cash.rounding"].create({
+            "name": "0.05", "rounding": 0.05, "rounding_method": "HALF-UP", "strategy": "add_invoice_line",
+            "profit_account_id": self.company_data["default_account_revenue"].id,
+            "loss_account_id": self.company_data["default_account_expense"].id,
+        })
+        self.main_pos_config.write({"cash_rounding": True, "rounding_method": rounding.id,
+                                    "only_round_cash_method": True})
+        tickets = self.run_tour("CashKeeperRoundedTour")
+        self.assertPaidOnce(tickets)
+        self.assertEqual(tickets.amount, 2.0)  # Desk Pad 1.98, rounded like cash
 
     def test_spanish_cashier(self):
         """One sale through the drawer with the cashier's Odoo in Spanish (i18n/es.po)."""

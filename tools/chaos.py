@@ -17,15 +17,25 @@ request, with probability --fault-rate, one fault is injected:
                   cash; at most --restarts times). Cashiers keep retrying while Odoo is down,
                   as the POS does.
 
+A cashier whose line completed syncs its order as the POS does (pos.order.sync_from_ui), except
+when the POS "crashes" first (pos_crash: that cash must end up flagged), and sometimes a forged
+order is sent too (forged_order: a CashKeeper payment no paid ticket backs, which must be refused).
+
 At the end every ticket still pending at the drawer is settled, the ledger's watch cron runs
-once, and the run is reconciled against CKMonitor's (the simulator's) own ticket table:
+once, paid tickets on no order are flagged (as closing does), and the run is reconciled against
+CKMonitor's (the simulator's) own ticket table and against the books:
 
   lost      a ticket CKMonitor holds as paid (or answered OK|OK for) whose line the POS did not
             complete, and which the ledger does not flag as paid after abandon
   doubled   a payment line with more than one ticket paid at the drawer, or completed twice
   unbacked  a ledger ticket marked paid, or a POS line completed, without CKMonitor's OK|OK
   stuck     a ledger ticket still open (may take cash) with no explanation
-Exits non-zero unless all four are 0.
+  unbooked  a paid ticket neither on exactly one pos.payment of its amount nor flagged
+  invented  a pos.payment of the CashKeeper method that no paid ticket of its amount backs
+  log       an ERROR line of ours in Odoo's log: a failed query on the ledger, or our module's
+            (a double click's retried conflict is not an error; a query cut by the injected Odoo
+            restart, or Odoo's own errors, are not ours)
+Exits non-zero unless all are 0.
 """
 
 import argparse
@@ -50,7 +60,7 @@ from odoo_cli import Odoo  # noqa: E402
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
 SIM_FAULTS = ["refuse", "reset", "close", "delay", "garbage", "half", "silent", "forget"]
-POS_FAULTS = ["double_start", "two_tabs", "network_drop"]
+POS_FAULTS = ["double_start", "two_tabs", "network_drop", "pos_crash", "forged_order"]
 SERVER_FAULTS = ["odoo_restart"]
 FINAL = {"paid", "cancelled", "failed", "anomaly", "paid_after_abandon"}
 
@@ -62,6 +72,7 @@ company = admin.company_id
 journal = env["account.journal"].search([("code", "=", "CKX"), ("company_id", "=", company.id)], limit=1) \\
     or env["account.journal"].create({{"name": "CashKeeper chaos", "type": "bank", "code": "CKX",
                                        "company_id": company.id}})
+product = env["product.product"].create({{"name": "Chaos item", "available_in_pos": True, "taxes_id": [(5, 0, 0)]}})
 method = env["pos.payment.method"].create({{
     "name": "CashKeeper chaos", "journal_id": journal.id, "payment_method_type": "terminal",
     "use_payment_terminal": "cashkeeper", "cashkeeper_host": "127.0.0.1", "cashkeeper_port": {port},
@@ -74,24 +85,37 @@ for name in ("Chaos A", "Chaos B"):
     config.current_session_id.set_opening_control(0, "")
     sessions.append(config.current_session_id.id)
 env.cr.commit()
-print("CHAOS-SETUP " + json.dumps({{"method": method.id, "sessions": sessions}}))
+print("CHAOS-SETUP " + json.dumps({{"method": method.id, "sessions": sessions, "product": product.id,
+                                   "pricelists": [env["pos.session"].browse(s).config_id.pricelist_id.id
+                                                  for s in sessions]}}))
 """
 
 RECONCILE = """
 import json
+from datetime import timedelta
 tickets = env["pos.cashkeeper.ticket"]
 tickets._cron_watch_open_tickets(older_than_seconds=0)
+tickets._flag_no_order(grace=timedelta(0))  # as closing the register does
 env.cr.commit()
 rows = tickets.sudo().search([("payment_method_id", "=", {method})])
-print("CHAOS-LEDGER " + json.dumps([{{"name": t.name, "state": t.state, "line": t.payment_uuid,
-    "attempts": t.attempts, "error": t.last_error or ""}} for t in rows]))
+payments = env["pos.payment"].sudo().search([("payment_method_id", "=", {method})])
+print("CHAOS-LEDGER " + json.dumps({{
+    "tickets": [{{"name": t.name, "state": t.state, "line": t.payment_uuid, "amount": t.amount,
+                 "attempts": t.attempts, "error": t.last_error or "", "on_no_order": t.on_no_order,
+                 "payment": t.pos_payment_id.id, "order_state": t.pos_payment_id.pos_order_id.state or ""}}
+                for t in rows],
+    "payments": [{{"id": p.id, "line": p.uuid, "amount": p.amount, "order_state": p.pos_order_id.state}}
+                 for p in payments],
+}}))
 """
 
 
 class Run:
-    def __init__(self, args, odoo, sim, method, sessions):
+    def __init__(self, args, odoo, sim, setup):
         self.args, self.odoo, self.sim = args, odoo, sim
-        self.method, self.sessions = method, sessions
+        self.method, self.sessions, self.product = setup["method"], setup["sessions"], setup["product"]
+        self.pricelists = dict(zip(setup["sessions"], setup["pricelists"], strict=True))
+        self.forged_accepted = []  # forged orders Odoo saved (must stay empty)
         self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
         self.faults = collections.Counter()
@@ -148,12 +172,14 @@ class Run:
 
     # -- a cashier ----------------------------------------------------------------------------
     def call(self, http, action, **params):
+        return self.rpc(http, f"/pos_cashkeeper/payment/{action}", {"payment_method_id": self.method, **params})
+
+    def rpc(self, http, path, params):
         deadline = time.monotonic() + 90
         while True:
             try:
-                response = http.post(f"{self.odoo.url}/pos_cashkeeper/payment/{action}", timeout=30, json={
-                    "jsonrpc": "2.0", "method": "call", "id": 1,
-                    "params": {"payment_method_id": self.method, **params}})
+                response = http.post(f"{self.odoo.url}{path}", timeout=30, json={
+                    "jsonrpc": "2.0", "method": "call", "id": 1, "params": params})
                 break
             except requests.ConnectionError:  # Odoo restarting: the POS keeps trying
                 if time.monotonic() > deadline:
@@ -183,9 +209,27 @@ class Run:
             with self.lock:
                 self.lines[line] = (session, outcome)
 
+    def sync_order(self, http, session, order_uuid, line, amount):
+        """pos.order.sync_from_ui with one CashKeeper payment, as the POS sends a validated order."""
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        order = {
+            "uuid": order_uuid, "access_token": str(uuid.uuid4()), "name": f"Chaos {order_uuid[:8]}",
+            "session_id": session, "pricelist_id": self.pricelists[session], "fiscal_position_id": False,
+            "sequence_number": 1, "date_order": now, "amount_paid": amount, "amount_return": 0, "amount_tax": 0,
+            "amount_total": amount, "last_order_preparation_change": "{}", "state": "paid",
+            "lines": [[0, 0, {"product_id": self.product, "qty": 1, "price_unit": amount, "price_subtotal": amount,
+                              "price_subtotal_incl": amount, "discount": 0, "tax_ids": [[6, 0, []]],
+                              "pack_lot_ids": [], "uuid": str(uuid.uuid4())}]],
+            "payment_ids": [[0, 0, {"amount": amount, "name": now, "payment_method_id": self.method, "uuid": line,
+                                    "payment_status": "done"}]],
+        }
+        return self.rpc(http, "/web/dataset/call_kw/pos.order/sync_from_ui", {
+            "model": "pos.order", "method": "sync_from_ui", "args": [[order]], "kwargs": {}})
+
     def pay(self, http, session, line, amount):
-        params = {"session_id": session, "payment_uuid": line}
-        start = dict(params, amount=amount, order_uuid=str(uuid.uuid4()), order_ref="chaos")
+        order_uuid = str(uuid.uuid4())
+        params = {"session_id": session, "payment_uuid": line, "order_uuid": order_uuid}
+        start = dict(params, amount=amount, order_ref="chaos")
         result = None
         for _ in range(20):  # the cashier presses Retry while CKMonitor cannot be reached
             fault = self.maybe_fault()
@@ -233,7 +277,19 @@ class Run:
         if result["state"] == "paid":
             with self.lock:
                 self.pos_paid[line] += 1
+            self.book(http, session, order_uuid, line, result["amount"])
         return result["state"]
+
+    def book(self, http, session, order_uuid, line, amount):
+        """The POS validates the order of a completed line (or crashes first), maybe a forged one too."""
+        fault = self.maybe_fault()
+        if fault == "forged_order":  # a second order claiming the same drawer cash
+            with contextlib.suppress(RuntimeError):
+                self.sync_order(http, session, str(uuid.uuid4()), line, amount)
+                with self.lock:
+                    self.forged_accepted.append(line)
+        if fault != "pos_crash":  # the POS crashed before syncing: the cash must be flagged
+            self.sync_order(http, session, order_uuid, line, amount)
 
     @staticmethod
     def concurrently(fn, n):
@@ -253,8 +309,22 @@ class Run:
         return results
 
 
-def reconcile(run, ledger):
-    """Compare the ledger and the cashiers' view with what CKMonitor (the simulator) said and holds."""
+def our_log_errors(lines):
+    errors = []
+    for i, line in enumerate(lines):
+        if " ERROR " not in line:
+            continue
+        ours = "odoo.addons.pos_cashkeeper" in line or ("bad query" in line and "pos_cashkeeper" in line)
+        cut_by_restart = i + 1 < len(lines) and "cursor already closed" in lines[i + 1]
+        if ours and not cut_by_restart:
+            errors.append(line)
+    return errors
+
+
+def reconcile(run, books, log):
+    """Compare the ledger and the cashiers' view with what CKMonitor (the simulator) said and holds,
+    and the books (pos.payment) with the ledger."""
+    ledger = books["tickets"]
     by_name = {t["name"]: t for t in ledger}
     # CKMonitor answered OK|OK for these (even if it forgot them later, or the answer was lost).
     said_paid = {r.line[2:].strip().decode() for r in run.sim.requests
@@ -272,7 +342,43 @@ def reconcile(run, ledger):
     unbacked += [f"line:{line}" for line in run.pos_paid if not any(
         t["line"] == line and t["state"] == "paid" for t in ledger)]
     stuck = [t["name"] for t in ledger if t["state"] in ("new", "queued", "pending", "abandoned")]
-    return {"lost": lost, "doubled": doubled, "unbacked": unbacked, "stuck": stuck}
+    payments = {p["id"]: p for p in books["payments"] if p["order_state"] not in ("draft", "cancel")}
+    unbooked = [t["name"] for t in ledger if t["state"] in ("paid", "paid_after_abandon") and not t["on_no_order"]
+                and not (t["payment"] in payments and abs(payments[t["payment"]]["amount"] - t["amount"]) < 0.005)]
+    backing = {t["payment"]: t for t in ledger if t["payment"] and t["state"] == "paid"}
+    invented = [f"payment:{p['id']}" for p in payments.values() if p["id"] not in backing
+                or abs(backing[p["id"]]["amount"] - p["amount"]) >= 0.005]
+    invented += [f"forged:{line}" for line in run.forged_accepted]
+    errors = our_log_errors(Path(log).read_text(errors="replace").splitlines())
+    return {"lost": lost, "doubled": doubled, "unbacked": unbacked, "stuck": stuck, "unbooked": unbooked,
+            "invented": invented, "log": errors}
+
+
+def print_report(run, books, problems, elapsed):
+    ledger = books["tickets"]
+    outcomes = collections.Counter(outcome for _, outcome in run.lines.values())
+    states = collections.Counter(t["state"] for t in ledger)
+    print(f"\n{'payments':<28}{len(run.lines):>6}   in {elapsed:.0f} s")
+    print(f"{'drawer tickets':<28}{len(ledger):>6}")
+    for name, counter in (("POS outcome", outcomes), ("ledger state", states), ("fault injected", run.faults),
+                          ("error", run.errors), ("retried after error", run.errors_while_polling)):
+        for key, count in sorted(counter.items()):
+            print(f"{name + ': ' + key:<40}{count:>6}")
+    flagged = [t for t in ledger if t["on_no_order"]]
+    print(f"{'flagged: on no order':<40}{len(flagged):>6}  ({sum(t['amount'] for t in flagged):.2f})")
+    print(f"{'books: CashKeeper payments':<40}{len(books['payments']):>6}")
+    for key in ("lost", "doubled", "unbacked", "stuck", "unbooked", "invented"):
+        print(f"{key + ' =':<28}{len(problems[key]):>6}  {' '.join(problems[key][:5])}")
+    print(f"{'log errors =':<28}{len(problems['log']):>6}")
+    for line in problems["log"][:5]:
+        print("  " + line[:300])
+    by_name = {t["name"]: t for t in ledger}
+    for name in sorted({n for key in problems for n in problems[key] if n in by_name})[:10]:
+        row = by_name[name]
+        seen = [f"{r.line.strip().decode()}->{(r.reply or b'-').strip().decode('ascii', 'replace')}"
+                f"{'/' + r.fault.value if r.fault else ''}" for r in run.sim.requests if name.encode() in r.line]
+        print(f"  {name}: ledger {row['state']} (attempts {row['attempts']}, {row['error'] or 'no error'}); "
+              f"POS {run.lines.get(row['line'], ('', '?'))[1]}; CKMonitor saw {', '.join(seen)}")
 
 
 def main():
@@ -299,7 +405,7 @@ def main():
     with Simulator(port=0, pay_after=None) as sim:
         setup = odoo.shell(SETUP.format(port=sim.port), "CHAOS-SETUP")
         odoo.start()
-        run = Run(args, odoo, sim, setup["method"], setup["sessions"])
+        run = Run(args, odoo, sim, setup)
         stop = threading.Event()
         drawer = threading.Thread(target=run.drawer, args=(stop,), daemon=True)
         drawer.start()
@@ -314,28 +420,12 @@ def main():
         sim.clear_faults()
         sim.settle_all(TicketState.PAID)  # customers who paid after the cashier gave up
         odoo.stop()
-        ledger = odoo.shell(RECONCILE.format(method=setup["method"]), "CHAOS-LEDGER")
+        books = odoo.shell(RECONCILE.format(method=setup["method"]), "CHAOS-LEDGER")
     if not args.db:
         subprocess.run(["dropdb", "--if-exists", db], check=False)
-    problems = reconcile(run, ledger)
+    problems = reconcile(run, books, log)
 
-    outcomes = collections.Counter(outcome for _, outcome in run.lines.values())
-    states = collections.Counter(t["state"] for t in ledger)
-    print(f"\n{'payments':<28}{len(run.lines):>6}   in {elapsed:.0f} s")
-    print(f"{'drawer tickets':<28}{len(ledger):>6}")
-    for name, counter in (("POS outcome", outcomes), ("ledger state", states), ("fault injected", run.faults),
-                          ("error", run.errors), ("retried after error", run.errors_while_polling)):
-        for key, count in sorted(counter.items()):
-            print(f"{name + ': ' + key:<40}{count:>6}")
-    for key in ("lost", "doubled", "unbacked", "stuck"):
-        print(f"{key + ' =':<28}{len(problems[key]):>6}  {' '.join(problems[key][:5])}")
-    by_name = {t["name"]: t for t in ledger}
-    for name in sorted({n for key in problems for n in problems[key] if n in by_name})[:10]:
-        row = by_name[name]
-        seen = [f"{r.line.strip().decode()}->{(r.reply or b'-').strip().decode('ascii', 'replace')}"
-                f"{'/' + r.fault.value if r.fault else ''}" for r in sim.requests if name.encode() in r.line]
-        print(f"  {name}: ledger {row['state']} (attempts {row['attempts']}, {row['error'] or 'no error'}); "
-              f"POS {run.lines.get(row['line'], ('', '?'))[1]}; CKMonitor saw {', '.join(seen)}")
+    print_report(run, books, problems, elapsed)
     ok = not any(problems.values()) and len(run.lines) == args.payments and not run.errors
     print("chaos: OK" if ok else "chaos: FAILED")
     return 0 if ok else 1

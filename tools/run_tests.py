@@ -186,8 +186,8 @@ def suite_chaos(results, db, data_dir, logs):
     proc = run([PY, REPO / "tools" / "chaos.py", "--payments", str(CHAOS_PAYMENTS), "--db", db,
                 "--data-dir", data_dir], log)
     text = Path(log).read_text(errors="replace")
-    summary = [line for line in text.splitlines() if line.startswith(("payments", "lost", "doubled", "unbacked",
-                                                                     "stuck", "chaos:"))]
+    summary = [line for line in text.splitlines() if line.startswith((
+        "payments", "lost", "doubled", "unbacked", "stuck", "unbooked", "invented", "log errors", "flagged", "chaos:"))]
     print("\n".join("   " + line for line in summary))
     ok = proc.returncode == 0
     results.add("chaos", int(ok), int(not ok), f"{CHAOS_PAYMENTS} payments with faults; log {log}")

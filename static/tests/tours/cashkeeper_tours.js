@@ -3,6 +3,7 @@ import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
 import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
 import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
+import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import { refresh } from "@point_of_sale/../tests/tours/utils/common";
 import { registry } from "@web/core/registry";
 
@@ -124,6 +125,77 @@ registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
                 content: "closing the register warns about the abandoned ticket",
                 trigger: ".modal .cashkeeper_closing_warning:contains('may still collect cash at the drawer')",
             },
+            {
+                content: "and shows the drawer's takings against the books",
+                trigger: ".modal .cashkeeper_closing_figures .cashkeeper_difference:contains('0.00')",
+            },
+        ].flat(Infinity),
+});
+
+// With "auto-validate terminal payments" off, the paid line waits for the cashier's Validate.
+const paidLineWaits = [
+    waitingForCash,
+    drawer("pay-all"),
+    { content: "the CashKeeper line is done", trigger: ".paymentline:not(:has(.send_payment_cancel))" },
+    PaymentScreen.validateButtonIsHighlighted(true),
+];
+
+registry.category("web_tour.tours").add("CashKeeperDeleteCollectedOrderTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            paidLineWaits,
+            {
+                // Odoo's order list hides Delete for such an order; other paths (another screen,
+                // an addon) still call onDeleteOrder: the POS refuses there too.
+                content: "something deletes the order holding the collected cash",
+                trigger: ".payment-screen",
+                run: () => {
+                    window.posmodel.onDeleteOrder(window.posmodel.get_order());
+                },
+            },
+            Dialog.confirm(), // Odoo's "are you sure you want to delete this order?"
+            dialogSays("The CashKeeper has collected a payment of this order: it cannot be deleted."),
+            PaymentScreen.clickValidate(),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+// Cash rounding (0.05): the CashKeeper line is rounded like cash. Odoo auto-validates a terminal
+// payment only when nothing is due, and a rounded line leaves -0.02: the cashier validates.
+registry.category("web_tour.tours").add("CashKeeperRoundedTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            { content: "the CashKeeper line is rounded like cash", trigger: ".paymentline:contains('2.00')" },
+            paidLineWaits,
+            PaymentScreen.clickValidate(),
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CashKeeperForgedAmountTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            paidLineWaits,
+            PaymentScreen.clickBack(),
+            ProductScreen.clickDisplayedProduct("Desk Pad"), // a second one, after the drawer took 1.98
+            ProductScreen.clickPayButton(),
+            {
+                content: "the cashier forges the paid line's amount with the browser's dev tools",
+                trigger: ".payment-screen",
+                run: () => {
+                    const order = window.posmodel.get_order();
+                    const line = order.payment_ids.find(
+                        (l) => l.payment_method_id.use_payment_terminal === "cashkeeper"
+                    );
+                    line.set_amount(order.get_total_with_tax());
+                },
+            },
+            PaymentScreen.clickValidate(),
+            dialogSays("was not saved"),
+            PaymentScreen.isShown(),
         ].flat(Infinity),
 });
 
