@@ -65,7 +65,12 @@ class PosSession(models.Model):
         self._cashkeeper_flag_no_order()
         if self.config_id.payment_method_ids.filtered(lambda m: m.use_payment_terminal == "cashkeeper"):
             figures = {key: self.currency_id.format(value) for key, value in self._cashkeeper_figures().items()}
-            data["cashkeeper"] = {**figures, "warning": self._cashkeeper_closing_warning()}
+            data["cashkeeper"] = {
+                **figures,
+                "summary": _("CashKeeper: the drawer collected %(collected)s, the books hold %(booked)s, difference "
+                             "%(difference)s.", **figures),
+                "warning": self._cashkeeper_closing_warning(),
+            }
         return data
 
     def _validate_session(self, *args, **kwargs):

@@ -2,13 +2,15 @@ import threading
 import time
 from decimal import Decimal
 
-from odoo import Command
+import psycopg2
+from odoo import Command, sql_db
 from odoo.addons.pos_cashkeeper.ckfast import (
     CKFastClient,
     CKMonitorUnreachable,
     TicketConflict,
     error_to_dict,
 )
+from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_agent import POLL_LOCK
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -90,6 +92,27 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         polled, _ = self.agent_rpc("poll", version="test", wait=30, known={result["ticket"]: "new"})
         self.assertGreaterEqual(time.monotonic() - started, 1.9)  # held until the 2 s limit
         self.assertEqual(polled["wait"], 2)
+
+    def test_one_agent_key_holds_one_waiting_poll(self):
+        """While a poll of this agent waits (its lock held, as the held poll's own connection
+        does), another poll with the same key is answered at once instead of taking a worker."""
+        result, _, _ = self.start()
+        known = {result["ticket"]: "new"}
+        _db, info = sql_db.connection_info_for(self.env.cr.dbname)
+        holder = psycopg2.connect(**info)
+        try:
+            holder.autocommit = True
+            holder.cursor().execute("SELECT pg_advisory_lock(%s, %s)", [POLL_LOCK, self.agent.id])
+            started = time.monotonic()
+            polled, error = self.agent_rpc("poll", version="test", wait=30, known=known)
+            self.assertFalse(error)
+            self.assertLess(time.monotonic() - started, 1.5)  # not held: another poll holds the key
+            self.assertEqual(polled["tickets"][0]["ticket"], result["ticket"])
+        finally:
+            holder.close()  # the held poll ends
+        started = time.monotonic()
+        self.agent_rpc("poll", version="test", wait=30, known=known)
+        self.assertGreaterEqual(time.monotonic() - started, 1.9)  # its turn to wait
 
     def test_second_claim_counts_as_resend_and_already_exists_is_ours(self):
         """The agent restarted after sending C but before reporting: the same id again, and

@@ -90,8 +90,8 @@ class Bench:
 
     def payment(self, rng_delay, fixed_ms, out):
         """One payment as the POS drives it; appends (latency s, requests) to out."""
-        params = {"session_id": self.sessions[0], "payment_uuid": str(uuid.uuid4())}
-        result = self.call("start", amount=12.34, order_uuid=str(uuid.uuid4()), order_ref="bench", **params)
+        params = {"session_id": self.sessions[0], "payment_uuid": str(uuid.uuid4()), "order_uuid": str(uuid.uuid4())}
+        result = self.call("start", amount=12.34, order_ref="bench", **params)
         requests_made = 1
         self.policy = result["poll"]
         threading.Thread(target=self.customer, args=(result["ticket"], rng_delay), daemon=True).start()
@@ -147,8 +147,9 @@ class Bench:
         self.sim.pay_after = None
         lines = []
         for _ in range(clients):
-            params = {"session_id": self.sessions[1], "payment_uuid": str(uuid.uuid4())}
-            self.call("start", amount=1, order_uuid=str(uuid.uuid4()), order_ref="bench", **params)
+            params = {"session_id": self.sessions[1], "payment_uuid": str(uuid.uuid4()),
+                      "order_uuid": str(uuid.uuid4())}
+            self.call("start", amount=1, order_ref="bench", **params)
             lines.append(params)
         count, stop = [0], time.monotonic() + seconds
         lock = threading.Lock()

@@ -53,9 +53,9 @@ def run(bench, sim, session, payments, concurrency, seed):
         paid_at.append(time.monotonic())
 
     def payment(delay):
-        params = {"session_id": session, "payment_uuid": str(uuid.uuid4())}
+        params = {"session_id": session, "payment_uuid": str(uuid.uuid4()), "order_uuid": str(uuid.uuid4())}
         started = time.time()
-        result = bench.call("start", amount=12.34, order_uuid=str(uuid.uuid4()), order_ref="bench", **params)
+        result = bench.call("start", amount=12.34, order_ref="bench", **params)
         paid_at = []
         threading.Thread(target=customer, args=(result["ticket"], delay, paid_at), daemon=True).start()
         deadline = time.monotonic() + 60

@@ -271,9 +271,9 @@ class Rpc:
 def drawer_payment(rpc, sim, method, session, amount, ref, outcome):
     """A payment through the POS's JSON endpoint, settled at the (simulated) drawer as
     ``outcome`` (paid, cancelled, or pending: left waiting)."""
-    params = {"payment_method_id": method, "session_id": session, "payment_uuid": str(uuid.uuid4())}
-    result = rpc.call("/pos_cashkeeper/payment/start", amount=amount, order_uuid=str(uuid.uuid4()),
-                      order_ref=ref, **params)
+    params = {"payment_method_id": method, "session_id": session, "payment_uuid": str(uuid.uuid4()),
+              "order_uuid": str(uuid.uuid4())}
+    result = rpc.call("/pos_cashkeeper/payment/start", amount=amount, order_ref=ref, **params)
     if result["state"] not in ("queued", "pending"):
         raise StepFailed(f"ledger: CKMonitor did not take a new ticket: {result}")
     if outcome != "pending":

@@ -127,7 +127,7 @@ registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
             },
             {
                 content: "and shows the drawer's takings against the books",
-                trigger: ".modal .cashkeeper_closing_figures .cashkeeper_difference:contains('0.00')",
+                trigger: ".modal .cashkeeper_closing_figures:contains('the books hold'):contains('0.00.')",
             },
         ].flat(Infinity),
 });
