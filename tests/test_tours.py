@@ -53,6 +53,10 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
         self.assertEqual(tickets.state, "paid_after_abandon")
 
+    def test_paid_after_cancel_stays_on_the_line_and_retry_takes_it(self):
+        tickets = self.run_tour("CashKeeperLateRetryTour")
+        self.assertPaidOnce(tickets)
+
     def test_double_click_on_the_payment_method_makes_one_ticket(self):
         tickets = self.run_tour("CashKeeperDoubleClickTour")
         self.assertPaidOnce(tickets)

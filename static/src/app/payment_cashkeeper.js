@@ -9,6 +9,9 @@ import { register_payment_method } from "@point_of_sale/app/store/pos_store";
 const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
 
 const FINAL_FAILURES = ["cancelled", "failed", "anomaly"];
+// send_payment_cancel's answer when the line must stay (with Retry) rather than be removed:
+// truthy, so that Odoo's Cancel button offers Retry; removal waits for exactly `true`.
+export const KEEP_FOR_RETRY = "keep-for-retry";
 
 export class PaymentCashKeeper extends PaymentInterface {
     setup() {
@@ -84,9 +87,9 @@ export class PaymentCashKeeper extends PaymentInterface {
             return false;
         }
         if (result.state === "paid_after_abandon") {
-            // Collected after an earlier cancel: the line stays, so that Retry takes the cash.
+            // Collected after an earlier cancel: the line stays, offering Retry to take the cash.
             this._alert(result.message);
-            return false;
+            return KEEP_FOR_RETRY;
         }
         if (["failed", "anomaly"].includes(result.state)) {
             this._alert(result.message);

@@ -1,6 +1,7 @@
 import { onMounted } from "@odoo/owl";
 import { PaymentScreen } from "@point_of_sale/app/screens/payment_screen/payment_screen";
 import { patch } from "@web/core/utils/patch";
+import { KEEP_FOR_RETRY } from "@pos_cashkeeper/app/payment_cashkeeper";
 
 const WAITING = ["waiting", "waitingCard", "waitingCancel", "timeout"];
 const CANCELLABLE = ["waiting", "waitingCard", "timeout"]; // as in PaymentScreen.deletePaymentLine
@@ -43,9 +44,11 @@ patch(PaymentScreen.prototype, {
         line.payment_method_id.payment_terminal
             .send_payment_cancel(this.currentOrder, uuid)
             .then((cancelled) => {
-                if (cancelled) {
+                if (cancelled === true) {
                     this.currentOrder.remove_paymentline(line);
                     this.numberBuffer.reset();
+                } else if (cancelled === KEEP_FOR_RETRY) {
+                    line.set_payment_status("retry");
                 } else if (line.get_payment_status() === "waitingCancel") {
                     line.set_payment_status(CANCELLABLE.includes(status) ? "waitingCard" : status);
                 }

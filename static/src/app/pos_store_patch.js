@@ -36,7 +36,7 @@ patch(PosStore.prototype, {
                 order,
                 line.uuid
             );
-            if (!cancelled) {
+            if (cancelled !== true) {
                 this.dialog.add(AlertDialog, {
                     title: _t("CashKeeper"),
                     body: _t("This order has a CashKeeper payment that could not be cancelled: it was kept."),

@@ -199,6 +199,24 @@ registry.category("web_tour.tours").add("CashKeeperForgedAmountTour", {
         ].flat(Infinity),
 });
 
+// The customer pays after the cashier cancelled; removing the line then keeps it, and Retry puts
+// the collected cash on this order.
+registry.category("web_tour.tours").add("CashKeeperLateRetryTour", {
+    steps: () =>
+        [
+            sellDeskPad(),
+            waitingForCash,
+            { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
+            dialogSays("Also cancel ticket"),
+            lineCanBeRetried,
+            drawer("pay-all"), // the customer pays anyway
+            PaymentScreen.clickPaymentlineDelButton("CashKeeper", "1.98"),
+            dialogSays("after it was cancelled. Press Retry on this line"),
+            { ...lineCanBeRetried, content: "the line stays: Retry takes the cash", run: "click" },
+            ReceiptScreen.isShown(),
+        ].flat(Infinity),
+});
+
 registry.category("web_tour.tours").add("CashKeeperDoubleClickTour", {
     steps: () =>
         [
