@@ -1,6 +1,6 @@
 """CKFast client: one TCP connection per command, timeouts, retries on connection failures only.
 
-Retry policy (the safety rules of PRODUCT.md):
+Retry policy (the safety rules of ckfast/PROTOCOL.md):
 * Connection-level failures (refused, reset, closed before any reply byte, no answer within the
   read timeout) are retried with exponential backoff and jitter. A status query is harmless to
   repeat; a create is repeated with the **same** ticket id, and ``NOK Already exists`` after our

@@ -58,7 +58,7 @@ class CashKeeperController(http.Controller):
         for name, value in (("payment_method_id", payment_method_id), ("session_id", session_id)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise UserError(_("Invalid CashKeeper payment request: %s must be a record id.", name))
-        # One query instead of ORM reads: this runs on every poll (see tools/bench.py). The
+        # One query instead of ORM reads: this runs on every poll (profiled by the benchmark). The
         # company test is the pos.session multi-company rule (config's company in the user's).
         env.cr.execute(
             """SELECT s.state, s.name,
