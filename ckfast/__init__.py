@@ -24,6 +24,8 @@ from .protocol import (
     TicketStatus,
     amount_max,
     check_create_line,
+    check_reply,
+    create_is_ours,
     encode_amount,
     parse_reply,
 )
@@ -44,6 +46,8 @@ __all__ = [
     "TicketStatus",
     "amount_max",
     "check_create_line",
+    "check_reply",
+    "create_is_ours",
     "encode_amount",
     "error_from_dict",
     "error_to_dict",

@@ -14,16 +14,16 @@ import socket
 import time
 from dataclasses import dataclass
 
-from .errors import CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable, TicketConflict
+from .errors import CKMonitorTimeout, CKMonitorUnreachable, TicketConflict
 from .protocol import (
-    EXPECTED_REPLIES,
     MAX_REPLY_BYTES,
     CreateTicket,
     Reply,
     ReplyKind,
     TicketStatus,
     check_create_line,
-    parse_reply,
+    check_reply,
+    create_is_ours,
 )
 
 DEFAULT_PORT = 16501
@@ -96,13 +96,11 @@ class CKFastClient:
         with the same rules as ``create_ticket``."""
         line = check_create_line(line, ticket_id)
         reply, attempts = self._send(line, CreateTicket)
-        if reply.kind is ReplyKind.ADDED:
-            return CreateResult(ticket_id, reply, attempts, already_existed=False)
-        if reply.kind is ReplyKind.ALREADY_EXISTS and (
-            attempts > 1 or (sent_before() if callable(sent_before) else sent_before)
-        ):
-            return CreateResult(ticket_id, reply, attempts, already_existed=True)
-        raise TicketConflict(ticket_id, reply)
+        if reply.kind is ReplyKind.ALREADY_EXISTS:  # asked only then: a ledger re-reads its counter
+            sent_before = attempts > 1 or (sent_before() if callable(sent_before) else sent_before)
+        if not create_is_ours(reply, sent_before):
+            raise TicketConflict(ticket_id, reply)
+        return CreateResult(ticket_id, reply, attempts, already_existed=reply.kind is ReplyKind.ALREADY_EXISTS)
 
     def ticket_status(self, ticket_id):
         """Return the ``Reply`` (PAID, PENDING, CANCELLED or NOT_FOUND) for ``ticket_id``."""
@@ -128,10 +126,7 @@ class CKFastClient:
                     raise failure.error from None
                 self._sleep(self._backoff(attempt))
                 continue
-            reply = parse_reply(raw)
-            if reply.kind not in EXPECTED_REPLIES[command]:
-                raise CKFastProtocolError(raw, f"not an answer to {line[:1].decode()}")
-            return reply, attempt
+            return check_reply(raw, command), attempt
 
     def _backoff(self, attempt):
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))

@@ -253,6 +253,24 @@ EXPECTED_REPLIES = {
 MAX_REPLY_BYTES = 512
 
 
+def check_reply(raw, command):
+    """The reply ``raw`` to a ``command`` (CreateTicket or TicketStatus): a ``Reply`` of a kind that
+    answers it, else ``CKFastProtocolError``. The one check, for the client and for what the
+    on-site agent reports."""
+    reply = parse_reply(raw)
+    if reply.kind not in EXPECTED_REPLIES[command]:
+        code = "C" if command is CreateTicket else "S"
+        raise CKFastProtocolError(reply.raw, f"not an answer to {code}")
+    return reply
+
+
+def create_is_ours(reply, sent_before):
+    """Is the ticket queued for us after this reply to C? ``OK|Added``, or ``NOK Already exists``
+    when a C of ours for that id may have gone out before (a timeout, a restart, a concurrent
+    attempt): then the id is ours, already queued. Anything else is a conflict."""
+    return reply.kind is ReplyKind.ADDED or (reply.kind is ReplyKind.ALREADY_EXISTS and bool(sent_before))
+
+
 @dataclass(frozen=True)
 class Reply:
     kind: ReplyKind

@@ -31,13 +31,14 @@ class CashKeeperAgentController(http.Controller):
 
     @http.route("/pos_cashkeeper/agent/claim", type="json", auth="bearer", methods=["POST"], csrf=False)
     def claim(self, ticket=None, **ignored):
-        """The agent is about to send C for ``ticket``: count the attempt, give it the fields."""
-        return self._ticket(ticket)._agent_claim()
+        """The agent is about to send C for ``ticket``: count the attempt, give it the stored request."""
+        return self._agent()._claim(self._ticket(ticket))
 
     @http.route("/pos_cashkeeper/agent/report", type="json", auth="bearer", methods=["POST"], csrf=False)
     def report(self, ticket=None, command=None, reply=None, error=None, attempt=None, ours=False, **ignored):
         """What CKMonitor answered the agent's C or S for ``ticket``."""
-        return self._ticket(ticket)._agent_report(command, reply=reply, error=error, attempt=attempt, ours=ours)
+        return self._agent()._report(self._ticket(ticket), command, reply=reply, error=error, attempt=attempt,
+                                     ours=ours)
 
     # -- access ------------------------------------------------------------------------------
     def _agent(self):
@@ -50,7 +51,7 @@ class CashKeeperAgentController(http.Controller):
         return agent
 
     def _ticket(self, name):
-        self._agent()
+        """The ticket ``name`` as this agent may see it (call ``_agent()`` first)."""
         if not isinstance(name, str) or not (name.isascii() and name.isalnum()) or len(name) > 20:
             raise UserError(_("Invalid ticket reference."))
         # As the agent's user: its record rules decide which tickets exist for it.

@@ -40,8 +40,8 @@ class CashKeeperController(http.Controller):
             raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
         return ticket._cashkeeper_status()
 
-    @http.route("/pos_cashkeeper/payment/cancel", type="json", auth="user", methods=["POST"])
-    def cancel(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):
+    @http.route("/pos_cashkeeper/payment/abandon", type="json", auth="user", methods=["POST"])
+    def abandon(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):
         """The cashier gives up or removes the line: paid tickets complete it, pending ones are
         abandoned (and watched). A line that never started a ticket has nothing to cancel."""
         method, session = self._checked_method_and_session(payment_method_id, session_id)

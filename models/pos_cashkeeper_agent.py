@@ -19,7 +19,9 @@ import psycopg2
 from odoo import _, api, fields, models, sql_db
 from odoo.exceptions import AccessError, UserError
 
-from .pos_cashkeeper_ticket import OPEN_STATES
+from ..ckfast import CKFastProtocolError, CreateTicket, ReplyKind, TicketConflict, TicketStatus, error_from_dict
+from ..ckfast.protocol import check_reply, create_is_ours
+from .pos_cashkeeper_ticket import FINAL_STATES, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -32,6 +34,12 @@ POLL_WAIT_DEFAULT = 20
 ONLINE_GRACE = 10
 # How often the agent asks CKMonitor about an open ticket (it is on the same LAN: cheap).
 STATUS_INTERVAL_MS = 250
+# A C the agent may still be sending is given this long before CKMonitor's "not found" may fail
+# the ticket (the agent's C takes at most connect + reply timeouts, 3 attempts).
+CLAIM_GRACE = timedelta(seconds=60)
+# The agent stops resending C for a ticket CKMonitor never confirmed after this long; the ticket
+# is then watched as abandoned (no POS waits that long for a drawer).
+CLAIM_GIVE_UP = timedelta(minutes=10)
 
 
 class PosCashKeeperAgent(models.Model):
@@ -232,6 +240,67 @@ class PosCashKeeperAgent(models.Model):
                 # (and under tests no savepoint of ours is open while other requests run).
                 self.env.cr.commit()
                 wakeup.wait(min(remaining, 1.0))  # re-look every second at worst
+
+    # -- the agent's exchanges (the controller checked the ticket is this agent's) -------------
+    def _claim(self, ticket):
+        """The agent is about to send C for ``ticket``: count the attempt first, exactly as the
+        server does before it sends, and hand over the stored request."""
+        if ticket.state == "new" and ticket.attempts and fields.Datetime.now() - ticket.create_date > CLAIM_GIVE_UP:
+            # Resent for long enough: stop. Watched as abandoned, since an earlier C may have
+            # reached CKMonitor unanswered; "not found" then fails it, a late payment is flagged.
+            ticket._set_state("abandoned", abandoned_at=fields.Datetime.now(), last_error=_(
+                "CKMonitor did not confirm this ticket in %s minutes: no longer sent.",
+                int(CLAIM_GIVE_UP.total_seconds() // 60)))
+        if ticket.state != "new":
+            return {"ticket": ticket.name, "claimed": False, "state": ticket.state}
+        ticket.write({"attempts": ticket.attempts + 1, "claimed_at": fields.Datetime.now()})
+        ticket._commit()  # a crash from here on must count this attempt as possibly delivered
+        return {"ticket": ticket.name, "claimed": True, "state": ticket.state, "attempt": ticket.attempts,
+                "request": ticket.request}
+
+    def _report(self, ticket, command, reply=None, error=None, attempt=None, ours=False):
+        """What CKMonitor answered the agent's C or S for ``ticket``, applied with the ledger's
+        rules. Idempotent: a report about a ticket that has moved on (a repeat, a late duplicate)
+        changes nothing."""
+        if command not in ("C", "S") or (reply is None) == (error is None):
+            raise UserError(_("Invalid agent report."))
+        if command == "C" and not (
+            isinstance(attempt, int) and not isinstance(attempt, bool) and 0 < attempt <= ticket.attempts
+        ):
+            raise UserError(_("Ticket %s was not claimed for that attempt.", ticket.name))
+        if command == "S" and not ticket.claimed_at:
+            raise UserError(_("Ticket %s was never claimed by an agent: no status report is taken for it.",
+                              ticket.name))
+        moved_on = ticket.state not in OPEN_STATES and not (command == "C" and ticket.state == "failed")
+        if moved_on or (command == "C" and ticket.queued_at):  # CKMonitor's answer to C is known already
+            return self._answer(ticket)
+        if error is not None:
+            try:
+                ticket._note_error(error_from_dict(error))
+            except ValueError as e:
+                raise UserError(_("Invalid agent report: %s", e)) from None
+            return self._answer(ticket)
+        if not isinstance(reply, str) or len(reply) > 1024:
+            raise UserError(_("Invalid agent report."))
+        try:
+            parsed = check_reply(reply.encode("latin-1", "replace"), CreateTicket if command == "C" else TicketStatus)
+        except CKFastProtocolError as e:
+            ticket._note_error(e)
+            return self._answer(ticket)
+        if command == "S":
+            if parsed.kind is ReplyKind.NOT_FOUND and not ticket.queued_at \
+                    and fields.Datetime.now() - ticket.claimed_at < CLAIM_GRACE:
+                return self._answer(ticket)  # its C may still be on the way: "not found" proves nothing yet
+            # A ticket its cashier abandoned is watched, not followed: like the cron's look.
+            ticket._apply_status(parsed, watching=ticket.state == "abandoned")
+        elif create_is_ours(parsed, ours is True or attempt > 1 or ticket.attempts > attempt):
+            ticket._apply_create(parsed)  # "already exists" after an attempt of ours: queued
+        else:
+            ticket._apply_create(parsed, conflict=TicketConflict(ticket.name, parsed))
+        return self._answer(ticket)
+
+    def _answer(self, ticket):
+        return {"ticket": ticket.name, "state": ticket.state, "final": ticket.state in FINAL_STATES}
 
     @api.model
     def _notify(self, agent_ids):

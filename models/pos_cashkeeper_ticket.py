@@ -15,9 +15,10 @@ Rules (ckfast/PROTOCOL.md says what is known of CKFast):
   reported as warnings; the POS keeps polling.
 * Tickets that may still take cash while no POS follows them (abandoned by the cashier, or sent
   while the line was removed) are checked by a cron, which flags late payments.
-* Cloud mode (method "Use on-site agent"): the exchanges are made by the shop's agent instead,
-  which claims a ticket (the same attempt counter) before sending ``C`` and reports each reply;
-  ``_apply_create`` and ``_apply_status`` are the one set of rules for both modes.
+* How a ticket reaches the drawer is its method's transport (cashkeeper_transport.py): this
+  server directly, or the shop's on-site agent (cloud mode), which claims a ticket (the same
+  attempt counter) before sending ``C`` and reports each reply (pos_cashkeeper_agent.py);
+  ``_apply_create`` and ``_apply_status`` are the one set of rules for both.
 """
 
 import logging
@@ -31,18 +32,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
-from ..ckfast import (
-    CKFastError,
-    CKFastProtocolError,
-    CreateTicket,
-    ReplyKind,
-    TicketConflict,
-    TicketStatus,
-    amount_max,
-    error_from_dict,
-    parse_reply,
-)
-from ..ckfast.protocol import EXPECTED_REPLIES
+from ..ckfast import CKFastError, CKFastProtocolError, ReplyKind, TicketConflict, amount_max
 
 _logger = logging.getLogger(__name__)
 
@@ -70,12 +60,6 @@ ID_ALPHABET = string.ascii_uppercase + string.digits
 # server one short CKFast exchange); while CKMonitor or Odoo cannot be reached, the delay doubles
 # up to max_interval_ms and drops back on the first good answer.
 POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
-# Cloud mode: a C the agent may still be sending is given this long before CKMonitor's "not
-# found" may fail the ticket (the agent's C takes at most connect + reply timeouts, 3 attempts).
-CLAIM_GRACE = timedelta(seconds=60)
-# Cloud mode: the agent stops resending C for a ticket CKMonitor never confirmed after this long;
-# the ticket is then watched as abandoned (no POS waits that long for a drawer).
-CLAIM_GIVE_UP = timedelta(minutes=10)
 # A paid ticket whose payment has not reached Odoo after this long is flagged "collected, on no
 # order" (an offline POS syncs later and clears the flag); at the latest when the session closes.
 NO_ORDER_GRACE = timedelta(minutes=10)
@@ -180,15 +164,14 @@ class PosCashKeeperTicket(models.Model):
         ticket = self._live_ticket(payment_uuid)
         if not ticket:
             self._check_amount(session, amount)
-            agent = method.sudo().cashkeeper_agent_id if method.sudo().cashkeeper_use_agent else None
-            if agent is not None and agent._offline_message():
-                raise UserError(agent._offline_message())  # say it now rather than wait for it
+            transport = method._cashkeeper_transport()
+            if offline := transport.offline_message():
+                raise UserError(offline)  # say it now rather than wait for it
             with self._line_lock(payment_uuid):
                 ticket = self._live_ticket(payment_uuid)  # a double click's first request made it
                 if not ticket:
                     ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref)
-                    if agent is not None:
-                        self.env["pos.cashkeeper.agent"]._notify(agent.ids)
+                    transport.hand_over(ticket)
                     self._commit()  # the ledger knows the ticket before CKMonitor does
                     return ticket._progress()
         ticket._check_same_payment(method, session, amount, order_uuid)
@@ -229,12 +212,12 @@ class PosCashKeeperTicket(models.Model):
             "payment_uuid": f"commissioning-{name}",
             "order_ref": _("Commissioning test"),
         })
-        if ticket._agent():
-            self.env["pos.cashkeeper.agent"]._notify(ticket._agent().ids)
+        transport = ticket._transport()
+        transport.hand_over(ticket)
         self._commit()
         ticket._progress()
-        if ticket.state == "new" and ticket.attempts and not ticket._agent():
-            ticket._ask_ckmonitor()  # C answered oddly (a refused Importe) or not at all: does it know it?
+        if ticket.state == "new" and ticket.attempts:
+            transport.look(ticket)  # C answered oddly (a refused Importe) or not at all: does it know it?
         if ticket.state in ("queued", "pending"):
             ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return ticket
@@ -249,9 +232,10 @@ class PosCashKeeperTicket(models.Model):
         self.ensure_one()
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
-        if self.state in ("queued", "pending", "abandoned") and not self._agent():
-            self._ask_ckmonitor()  # the agent reports changes by itself
-        if self.state == "new" and not self.attempts and self._agent():
+        transport = self._transport()
+        if self.state in ("queued", "pending", "abandoned"):
+            transport.look(self)
+        if self.state == "new" and not self.attempts and not transport.sends_now:
             # The agent never claimed it, so no C went out: nothing can be collected. (A claim
             # racing this cancel writes the same row: one of the two is retried and sees the other.)
             self._set_state("failed", settled_at=fields.Datetime.now(), last_error=_("Never sent to CKMonitor."))
@@ -261,16 +245,13 @@ class PosCashKeeperTicket(models.Model):
 
     # -- the state machine -------------------------------------------------------------------
     def _progress(self):
-        """Move the ticket forward by one CKMonitor exchange when it is still open."""
-        if self._agent():
-            pass  # the agent makes the exchanges and reports them
-        elif self.state == "new":
-            self._send_create()
-        elif self.state in ("queued", "pending", "abandoned"):
-            self._ask_ckmonitor()
+        """Move the ticket forward by one CKMonitor exchange when it is still open (its transport
+        makes it now, or hands it to the agent), and say where it stands."""
+        self._transport().progress(self)
         return self._result()
 
-    def _send_create(self):
+    def _send_create(self, transport):
+        """Send the stored C through a direct ``transport``, counting the attempt first."""
         self.attempts += 1
         my_attempt = self.attempts
         self._commit()  # a crash from here on must count this attempt as possibly delivered
@@ -282,8 +263,7 @@ class PosCashKeeperTicket(models.Model):
             return my_attempt > 1 or self.attempts > my_attempt
 
         try:
-            result = self.payment_method_id._cashkeeper_client().send_create(
-                self.request, self.name, sent_before=sent_before)
+            result = transport.client().send_create(self.request, self.name, sent_before=sent_before)
         except TicketConflict as e:
             self._apply_create(e.reply, conflict=e)
         except CKFastError as e:
@@ -309,11 +289,11 @@ class PosCashKeeperTicket(models.Model):
             self._set_state("queued" if self.state == "new" else self.state, last_reply=raw, last_error=False,
                             queued_at=now)
 
-    def _ask_ckmonitor(self, watching=False):
-        """Send S and apply the answer. ``watching``: called by the cron, no POS follows the ticket."""
+    def _ask_ckmonitor(self, transport, watching=False):
+        """Send S through a direct ``transport`` and apply the answer. ``watching``: no POS follows
+        the ticket (the cron asks)."""
         try:
-            # No retries: the POS polls again shortly, and a poll must not hang on a dead drawer.
-            reply = self.payment_method_id._cashkeeper_client(retries=0).ticket_status(self.name)
+            reply = transport.client(retries=0).ticket_status(self.name)
         except CKFastError as e:
             self._note_error(e)
             return
@@ -361,8 +341,7 @@ class PosCashKeeperTicket(models.Model):
     def _set_state(self, state, **values):
         if state != self.state:
             _logger.info("CashKeeper ticket %s: %s -> %s", self.name, self.state, state)
-            if agent := self._agent():
-                agent._notify(agent.ids)  # its poll answers with the new state
+            self._transport().hand_over(self)
         self.write({"state": state, **values})
         self._commit()
 
@@ -381,8 +360,7 @@ class PosCashKeeperTicket(models.Model):
                     "the cash on this order; otherwise it is flagged for the manager.", self.name),
             }[self.state]
         elif self.state in OPEN_STATES:
-            agent = self._agent()
-            message = (agent and agent._offline_message()) or self.last_error
+            message = self._transport().offline_message() or self.last_error
         return {
             "ticket": self.name,
             "state": self.state,
@@ -453,10 +431,8 @@ class PosCashKeeperTicket(models.Model):
         return tickets
 
     # -- helpers -----------------------------------------------------------------------------
-    def _agent(self):
-        """The on-site agent making this ticket's exchanges (cloud mode), else an empty record."""
-        method = self.payment_method_id.sudo()
-        return method.cashkeeper_agent_id if method.cashkeeper_use_agent else method.cashkeeper_agent_id.browse()
+    def _transport(self):
+        return self.payment_method_id._cashkeeper_transport()
 
     @api.model
     def _live_ticket(self, payment_uuid):
@@ -504,8 +480,11 @@ class PosCashKeeperTicket(models.Model):
 
     @api.model
     def _check_amount(self, session, amount):
-        """The amounts a cashier can mistype or a browser can forge, said plainly; the wire limits
-        are ckfast's (``_cashkeeper_create_request``)."""
+        """The money rules of an amount, said plainly: no refunds, more than zero, within the wire's
+        limit (ckfast's ``amount_max``, asked here to say it in the cashier's language), no more
+        decimals than the currency's (Odoo's floats compared at its precision), cash rounding. The
+        wire format is checked when the C is written (``_cashkeeper_create_request``); the POS only
+        keeps the cashier from asking for <= 0."""
         currency = session.currency_id
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
             raise UserError(_("The amount must be a number."))
@@ -541,71 +520,6 @@ class PosCashKeeperTicket(models.Model):
         if not self.env.registry.in_test_mode():
             self.env.cr.commit()
 
-    # -- agent calls (cloud mode; the controller checked the ticket is this agent's) ---------
-    def _agent_claim(self):
-        """The agent is about to send C: count the attempt first, exactly as the server does."""
-        if self.state == "new" and self.attempts and fields.Datetime.now() - self.create_date > CLAIM_GIVE_UP:
-            # Resent for long enough: stop. Watched as abandoned, since an earlier C may have
-            # reached CKMonitor unanswered; "not found" then fails it, a late payment is flagged.
-            self._set_state("abandoned", abandoned_at=fields.Datetime.now(), last_error=_(
-                "CKMonitor did not confirm this ticket in %s minutes: no longer sent.",
-                int(CLAIM_GIVE_UP.total_seconds() // 60)))
-        if self.state != "new":
-            return {"ticket": self.name, "claimed": False, "state": self.state}
-        self.attempts += 1
-        self.claimed_at = fields.Datetime.now()
-        self._commit()  # a crash from here on must count this attempt as possibly delivered
-        return {"ticket": self.name, "claimed": True, "state": self.state, "attempt": self.attempts,
-                "request": self.request}
-
-    def _agent_report(self, command, reply=None, error=None, attempt=None, ours=False):
-        """What CKMonitor answered the agent. Idempotent: a report about a ticket that has moved
-        on already (a repeat, or a late duplicate) changes nothing."""
-        if command not in ("C", "S") or (reply is None) == (error is None):
-            raise UserError(_("Invalid agent report."))
-        if command == "C" and not (
-            isinstance(attempt, int) and not isinstance(attempt, bool) and 0 < attempt <= self.attempts
-        ):
-            raise UserError(_("Ticket %s was not claimed for that attempt.", self.name))
-        if command == "S" and not self.claimed_at:
-            raise UserError(_("Ticket %s was never claimed by an agent: no status report is taken for it.", self.name))
-        if command == "C" and self.queued_at:
-            return self._agent_answer()  # CKMonitor's answer is known already
-        if self.state not in OPEN_STATES and not (command == "C" and self.state == "failed"):
-            return self._agent_answer()
-        if error is not None:
-            try:
-                fault = error_from_dict(error)
-            except ValueError as e:
-                raise UserError(_("Invalid agent report: %s", e)) from None
-            self._note_error(fault)
-            return self._agent_answer()
-        if not isinstance(reply, str) or len(reply) > 1024:
-            raise UserError(_("Invalid agent report."))
-        try:
-            parsed = parse_reply(reply.encode("latin-1", "replace"))
-            if parsed.kind not in EXPECTED_REPLIES[CreateTicket if command == "C" else TicketStatus]:
-                raise CKFastProtocolError(parsed.raw, f"not an answer to {command}")
-        except CKFastProtocolError as e:
-            self._note_error(e)
-            return self._agent_answer()
-        if command == "S":
-            if parsed.kind is ReplyKind.NOT_FOUND and not self.queued_at \
-                    and fields.Datetime.now() - self.claimed_at < CLAIM_GRACE:
-                return self._agent_answer()  # its C may still be on the way: "not found" proves nothing yet
-            # A ticket its cashier abandoned is watched, not followed: like the cron's look.
-            self._apply_status(parsed, watching=self.state == "abandoned")
-        elif parsed.kind is ReplyKind.ADDED or (
-            parsed.kind is ReplyKind.ALREADY_EXISTS and (ours is True or attempt > 1 or self.attempts > attempt)
-        ):
-            self._apply_create(parsed)  # the server's rule: "already exists" after our own attempt
-        else:
-            self._apply_create(parsed, conflict=TicketConflict(self.name, parsed))
-        return self._agent_answer()
-
-    def _agent_answer(self):
-        return {"ticket": self.name, "state": self.state, "final": self.state in FINAL_STATES}
-
     # -- cron -------------------------------------------------------------------------------
     @api.model
     def _cron_watch_open_tickets(self, older_than_seconds=60):
@@ -627,10 +541,8 @@ class PosCashKeeperTicket(models.Model):
                     continue
                 if ticket.state == "new" and not ticket.attempts:
                     ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
-                elif ticket._agent():
-                    continue  # the shop's agent watches it (and Odoo cannot reach that drawer)
                 else:
-                    ticket._ask_ckmonitor(watching=True)  # commits each change it makes
+                    ticket._transport().look(ticket, watching=True)  # commits each change it makes
             except Exception:  # one broken ticket must not stop the watch of the others
                 if self.env.registry.in_test_mode():
                     raise

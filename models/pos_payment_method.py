@@ -4,10 +4,11 @@ import time
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..ckfast import AmountFormat, CKFastClient, CKFastError, CreateTicket
+from ..ckfast import AmountFormat, CreateTicket
 from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
+from .cashkeeper_transport import AgentTransport, DirectTransport
 from .pos_cashkeeper_ticket import OPEN_STATES
 
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
@@ -174,22 +175,13 @@ class PosPaymentMethod(models.Model):
                               reason=e.reason)) from None
         return line.decode("ascii").removesuffix("\r\n")
 
-    def _cashkeeper_client(self, retries=2):
+    def _cashkeeper_transport(self):
+        """How this method's tickets reach the drawer: the one place direct and agent mode part."""
         self.ensure_one()
         method = self.sudo()
-        if method.cashkeeper_use_agent:
-            raise CKMonitorUnreachable(method.cashkeeper_agent_id.ckmonitor_endpoint or "?", method.cashkeeper_port,
-                                       "this payment method reaches the drawer through the on-site agent")
-        if method.use_payment_terminal != "cashkeeper" or not (method.cashkeeper_host or "").strip():
-            raise CKMonitorUnreachable(method.cashkeeper_host or "?", method.cashkeeper_port,
-                                       "the payment method is no longer set up for CashKeeper")
-        return CKFastClient(
-            method.cashkeeper_host.strip(),
-            method.cashkeeper_port,
-            connect_timeout=method.cashkeeper_connect_timeout,
-            read_timeout=method.cashkeeper_read_timeout,
-            retries=retries,
-        )
+        if method.cashkeeper_use_agent and method.cashkeeper_agent_id:
+            return AgentTransport(method, method.cashkeeper_agent_id)
+        return DirectTransport(method)
 
     def action_cashkeeper_commission(self):
         """Form button: the commissioning wizard (the drawer's amount format, checked on its screen)."""
@@ -197,6 +189,19 @@ class PosPaymentMethod(models.Model):
         self._cashkeeper_check_manager()
         wizard = self.env["pos.cashkeeper.commissioning"].create({"method_id": self.id})
         return wizard._reopen()
+
+    def action_cashkeeper_test_connection(self):
+        """Form button: ask CKMonitor (or what the agent last said) and say, plainly, what happened."""
+        self.ensure_one()
+        self._cashkeeper_check_manager()
+        started = time.monotonic()
+        kind, title, message = self._cashkeeper_transport().connection_report(
+            lambda: (time.monotonic() - started) * 1000)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": title, "message": message, "type": kind, "sticky": kind == "danger"},
+        }
 
     def _cashkeeper_check_manager(self):
         # Buttons are public methods: a cashier could call them over RPC, and they reach the drawer.
@@ -206,30 +211,6 @@ class PosPaymentMethod(models.Model):
     def _cashkeeper_endpoint(self):
         method = self.sudo()
         return f"{method.cashkeeper_host}:{method.cashkeeper_port}"
-
-    def action_cashkeeper_test_connection(self):
-        """Form button: ask CKMonitor the state of a probe ticket and say, plainly, what happened."""
-        self.ensure_one()
-        self._cashkeeper_check_manager()
-        started = time.monotonic()
-        agent = self.sudo().cashkeeper_use_agent and self.sudo().cashkeeper_agent_id
-        if agent:  # Odoo cannot reach the drawer itself: say what the agent last reported
-            ok = agent.status == "online" and agent.ckmonitor_reachable
-            title = _("CashKeeper reachable through agent %s", agent.name) if ok else _("CashKeeper not reachable")
-            return _notification(title, agent.status_text, "success" if ok else "danger")
-        try:
-            reply = self._cashkeeper_client(retries=0).ping()
-        except CKFastError as e:
-            title, kind = _("CashKeeper not reachable"), "danger"
-            message = self._cashkeeper_error_message(e)
-        else:
-            title, kind = _("CashKeeper reachable"), "success"
-            message = _(
-                "CKMonitor at %(endpoint)s answered CKFast in %(ms)d ms (%(reply)s).",
-                endpoint=self._cashkeeper_endpoint(), ms=(time.monotonic() - started) * 1000,
-                reply=reply.raw.decode("ascii").strip(),
-            )
-        return _notification(title, message, kind)
 
     def _cashkeeper_error_message(self, error):
         """A short message a cashier or an admin can act on."""
@@ -246,11 +227,3 @@ class PosPaymentMethod(models.Model):
             return _("CKMonitor at %(endpoint)s answered something unexpected (%(raw)s). Check the amount format "
                      "and CKMonitor's version.", endpoint=endpoint, raw=raw)
         return str(error)
-
-
-def _notification(title, message, kind):
-    return {
-        "type": "ir.actions.client",
-        "tag": "display_notification",
-        "params": {"title": title, "message": message, "type": kind, "sticky": kind == "danger"},
-    }

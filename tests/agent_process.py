@@ -17,25 +17,28 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class AgentProcess:
-    def __init__(self, odoo_url, api_key, sim, log_path):
-        self.sim, self.log_path, self.proc = sim, log_path, None
+    """The one launcher of the agent as a process, for the tests and for tools/ (demo, benchmark,
+    screenshots import this file): configured through its environment; ``settings`` are more
+    CK_AGENT_* values, e.g. ``poll_wait=2``, ``database="db"``, ``fixed_interval=2``. ``sim``: the
+    simulator a tour's control asks (wait-queued)."""
+
+    def __init__(self, odoo_url, api_key, ckmonitor_port, log_path, sim=None, python=sys.executable, **settings):
+        self.sim, self.log_path, self.python, self.proc = sim, log_path, python, None
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
             "CK_AGENT_ODOO_URL": odoo_url,
             "CK_AGENT_API_KEY": api_key,
             "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
-            "CK_AGENT_CKMONITOR_PORT": str(sim.port),
-            "CK_AGENT_POLL_WAIT": "2",
-            "CK_AGENT_STATUS_INTERVAL": "0.1",
-            "CK_AGENT_LOG_LEVEL": "DEBUG",
+            "CK_AGENT_CKMONITOR_PORT": str(ckmonitor_port),
+            **{f"CK_AGENT_{name.upper()}": str(value) for name, value in settings.items()},
         }
         self.control = None
 
     def start(self):
         Path(self.log_path).write_bytes(b"")  # one run per log: "connected" means this run
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
-        self.proc = subprocess.Popen([sys.executable, "-m", "cashkeeper_agent"], env=self.env,
+        self.proc = subprocess.Popen([self.python, "-m", "cashkeeper_agent"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self

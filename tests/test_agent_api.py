@@ -137,7 +137,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
 
     def test_cancel_before_the_agent_claims_it_is_never_sent(self):
         result, _, line = self.start()
-        cancelled, _ = self.cloud_status(line, action="cancel")
+        cancelled, _ = self.cloud_status(line, action="abandon")
         self.assertEqual(cancelled["state"], "failed")  # never claimed, so no C went out: nothing to watch
         claim, _ = self.agent_rpc("claim", ticket=result["ticket"])
         self.assertEqual((claim["claimed"], claim["state"]), (False, "failed"))
@@ -149,7 +149,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
     def test_drawer_paid_after_cashier_cancelled_is_flagged(self):
         result, _, line = self.start()
         self.claim_and_send(result["ticket"])
-        self.assertEqual(self.cloud_status(line, action="cancel")[0]["state"], "abandoned")
+        self.assertEqual(self.cloud_status(line, action="abandon")[0]["state"], "abandoned")
         self.sim.pay(result["ticket"])
         self.assertEqual(self.report_status(result["ticket"])[0]["state"], "paid_after_abandon")
 
@@ -209,7 +209,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
     def test_not_found_while_a_claimed_c_may_be_on_its_way_proves_nothing(self):
         result, _, line = self.start()
         self.agent_rpc("claim", ticket=result["ticket"])  # C "sent", its answer not reported yet
-        self.cloud_status(line, action="cancel")
+        self.cloud_status(line, action="abandon")
         self.assertEqual(self.report_status(result["ticket"])[0]["state"], "abandoned")  # not failed
         self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET claimed_at = now() - interval '2 minutes' "
                             "WHERE name = %s", [result["ticket"]])

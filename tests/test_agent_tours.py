@@ -25,7 +25,8 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
         log = Path(tempfile.mkdtemp(prefix="ck_agent_")) / "agent.log"
         proxy = TestCookieProxy(self.base_url(), lambda: f"{TEST_CURSOR_COOKIE_NAME}={self.http_request_key}")
         self.addCleanup(proxy.close)
-        self.agent_process = AgentProcess(proxy.url, self.agent_key, self.sim, log)
+        self.agent_process = AgentProcess(proxy.url, self.agent_key, self.sim.port, log, sim=self.sim,
+                                          poll_wait=2, status_interval=0.1, log_level="DEBUG")
         self.addCleanup(self.agent_process.close)
         self.control_port = self.agent_process.serve_control()
 

@@ -197,7 +197,7 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
 
     def test_paid_after_abandon_taken_back_by_the_same_line(self):
         result, _, line = self.start_payment(self.pos_session, 6)
-        self.status(self.pos_session, line, action="cancel")
+        self.status(self.pos_session, line, action="abandon")
         self.sim.pay(result["ticket"])
         self.age(self.ticket(result["ticket"]))
         self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
@@ -284,7 +284,7 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
         other_order = str(uuid.uuid4())
         _, error, _ = self.start_payment(self.pos_session, 4, payment_uuid=line, order_uuid=other_order)
         self.assertIn("belongs to another CashKeeper payment", error)
-        for action in ("cancel", "status"):
+        for action in ("abandon", "status"):
             _, error = self.status(self.pos_session, line, action=action, order_uuid=other_order)
             self.assertIn("started for another order", error)
         self.assertEqual(self.ticket(result["ticket"]).state, "queued")
@@ -294,7 +294,7 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
         for params in ({}, {"payment_method_id": self.cashkeeper_method.id},
                        {"payment_method_id": "1", "session_id": self.pos_session.id}):
             with self.subTest(params=params):
-                _, error = self.ck_rpc("cancel", **params)
+                _, error = self.ck_rpc("abandon", **params)
                 self.assertRegex(error, "Invalid CashKeeper payment request|must be a record id")
         _, error = self.ck_rpc("status", payment_method_id=self.cashkeeper_method.id, session_id=self.pos_session.id)
         self.assertEqual(error, "Invalid payment line reference.")

@@ -151,7 +151,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
 
     def test_cashier_cancel_while_pending_then_drawer_pays_is_flagged(self):
         first, _, line = self.start_payment(self.pos_session)
-        result, _ = self.status(self.pos_session, line, action="cancel")
+        result, _ = self.status(self.pos_session, line, action="abandon")
         self.assertEqual(result["state"], "abandoned")
         self.sim.pay(first["ticket"])
         ticket = self.ticket(first["ticket"])
@@ -163,9 +163,9 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         """After the cancel answered "abandoned", a later OK|OK is paid after abandon whoever asks
         (the cashier removing the line, a poll that was in flight); the line's Retry takes it."""
         first, _, line = self.start_payment(self.pos_session)
-        self.assertEqual(self.status(self.pos_session, line, action="cancel")[0]["state"], "abandoned")
+        self.assertEqual(self.status(self.pos_session, line, action="abandon")[0]["state"], "abandoned")
         self.sim.pay(first["ticket"])
-        result, _ = self.status(self.pos_session, line, action="cancel")  # the cashier removes the line
+        result, _ = self.status(self.pos_session, line, action="abandon")  # the cashier removes the line
         self.assertEqual(result["state"], "paid_after_abandon")
         self.assertIn("Press Retry", result["message"])
         again, _, _ = self.start_payment(self.pos_session, 12.34, payment_uuid=line)  # Retry
@@ -178,21 +178,21 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         by step: the retried poll must say paid after abandon, never plain paid."""
         first, _, line = self.start_payment(self.pos_session)
         self.assertEqual(self.status(self.pos_session, line)[0]["state"], "pending")  # the poll's first read
-        self.assertEqual(self.status(self.pos_session, line, action="cancel")[0]["state"], "abandoned")
+        self.assertEqual(self.status(self.pos_session, line, action="abandon")[0]["state"], "abandoned")
         self.sim.pay(first["ticket"])
         retried, _ = self.status(self.pos_session, line)  # the poll, retried after its conflict
         self.assertEqual(retried["state"], "paid_after_abandon")
         self.assertEqual(self.ticket(first["ticket"]).state, "paid_after_abandon")
 
     def test_cancel_of_a_line_that_never_started_a_ticket(self):
-        result, error = self.status(self.pos_session, "1234-never-started", action="cancel")
+        result, error = self.status(self.pos_session, "1234-never-started", action="abandon")
         self.assertEqual((result["state"], result["ticket"], error), ("none", False, None))
         self.assertEqual(self.sim.requests, [])
 
     def test_cashier_cancel_when_already_paid_completes_instead(self):
         first, _, line = self.start_payment(self.pos_session)
         self.sim.pay(first["ticket"])
-        result, _ = self.status(self.pos_session, line, action="cancel")
+        result, _ = self.status(self.pos_session, line, action="abandon")
         self.assertEqual(result["state"], "paid")
 
     def test_cancel_before_ckmonitor_confirmed_leaves_it_to_the_cron(self):
@@ -201,7 +201,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.sim.inject("refuse")
         result, _, line = self.start_payment(self.pos_session)
         self.sim.clear_faults()
-        cancelled, _ = self.status(self.pos_session, line, action="cancel")
+        cancelled, _ = self.status(self.pos_session, line, action="abandon")
         self.assertEqual(cancelled["state"], "abandoned")
         self.assertEqual(self.sim.requests, [])
         ticket = self.ticket(result["ticket"])
@@ -212,7 +212,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
 
     def test_late_payment_flagged_by_the_cron_completes_the_line_on_retry(self):
         first, _, line = self.start_payment(self.pos_session, 7.5)
-        self.status(self.pos_session, line, action="cancel")
+        self.status(self.pos_session, line, action="abandon")
         self.sim.pay(first["ticket"])
         ticket = self.ticket(first["ticket"])
         self.age(ticket)
@@ -245,7 +245,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
 
     def test_retry_after_cashier_cancel_resumes_the_abandoned_ticket(self):
         first, _, line = self.start_payment(self.pos_session)
-        self.status(self.pos_session, line, action="cancel")
+        self.status(self.pos_session, line, action="abandon")
         again, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
         self.assertEqual((again["ticket"], again["state"]), (first["ticket"], "pending"))
         self.assertEqual(len(self.sim.tickets()), 1)

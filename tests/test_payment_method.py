@@ -38,7 +38,13 @@ class TestCashKeeperPaymentMethod(CashKeeperHttpCommon):
 
     def test_other_terminals_are_not_validated(self):
         method = self.env["pos.payment.method"].create({"name": "Plain bank", "journal_id": self.bank_journal.id})
+        outstanding = method.outstanding_account_id
         method.write({"cashkeeper_vendedor": "anything|goes"})  # irrelevant unless CashKeeper
+        self.assertEqual(method.cashkeeper_vendedor, "anything|goes")
+        self.assertEqual(method.outstanding_account_id, outstanding)  # its booking is Odoo's, untouched
+        with self.assertRaisesRegex(ValidationError, "Vendedor"):  # the moment it becomes a CashKeeper one
+            method.write({"payment_method_type": "terminal", "use_payment_terminal": "cashkeeper",
+                          "cashkeeper_host": "127.0.0.1"})
 
     def test_test_connection_reports_success(self):
         action = self.cashkeeper_method.action_cashkeeper_test_connection()

@@ -20,7 +20,7 @@ class TestCashKeeperReconciliation(CashKeeperHttpCommon):
         elif how == "cancel":
             self.sim.cancel(name)
         elif how == "abandon":
-            self.status(self.pos_session, line, action="cancel")
+            self.status(self.pos_session, line, action="abandon")
             self.sim.pay(name)
             ticket = self.ticket(name)
             self.age(ticket)

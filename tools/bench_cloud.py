@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 
-from odoo_cli import start_agent
+from odoo_harness import start_agent
 
 CLOUD_SETUP = """
 import json

@@ -55,7 +55,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from odoo_cli import Odoo  # noqa: E402
+from odoo_harness import Odoo  # noqa: E402
 
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
@@ -248,7 +248,7 @@ class Run:
                 break
             time.sleep(0.2)
         if result is None or (result["state"] == "new" and result["message"]):
-            result = self.call(http, "cancel", **params)  # give up: the cashier removes the line
+            result = self.call(http, "abandon", **params)  # give up: the cashier removes the line
             return "gave_up_" + result["state"]
         abandon = self.rng.random() < 0.05
         deadline = time.monotonic() + 60
@@ -257,7 +257,7 @@ class Run:
                 return "timeout_" + result["state"]
             time.sleep(0.1)
             if abandon and result["state"] == "pending":
-                result = self.call(http, "cancel", **params)
+                result = self.call(http, "abandon", **params)
                 break
             fault = self.maybe_fault(result.get("ticket"))
             if fault == "two_tabs":

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from odoo_cli import PY, Odoo, odoo_command, start_agent
+from odoo_harness import PY, Odoo, odoo_command, start_agent
 
 REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))

@@ -32,7 +32,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from odoo_cli import ADDONS_DIR, ADDONS_PATH, PY, odoo_command, pg_settings
+from odoo_harness import ADDONS_DIR, ADDONS_PATH, PY, odoo_command, pg_settings
 
 REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 import websocket
-from odoo_cli import Odoo, free_port, start_agent
+from odoo_harness import Odoo, free_port, start_agent
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """A tiny real HTTP server speaking agent/PROTOCOL.md from memory, with Odoo's state rules for
-reports (models/pos_cashkeeper_ticket.py ``_agent_report``), and knobs to make it fail."""
+reports (models/pos_cashkeeper_agent.py ``_report``), and knobs to make it fail."""
 
 import json
 import threading

@@ -67,7 +67,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         await super.send_payment_cancel(...arguments);
         const line = this._line(uuid, order);
         const followed = this.followed[uuid];
-        const cancel = this._call("cancel", line).catch((error) => {
+        const cancel = this._call("abandon", line).catch((error) => {
             this._alertError(error, _t("The cancellation did not reach Odoo."));
             return null;
         });

@@ -3,6 +3,7 @@ addons folder tools/dev exported, the environment's PostgreSQL settings) and a s
 harness (install, shell scripts, start/stop) for the chaos run and the benchmark, and the
 on-site agent's launcher (demo, benchmark, screenshots)."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -21,14 +22,12 @@ ADDONS_PATH = f"{ODOO_SRC / 'addons'},{ADDONS_DIR}"
 
 
 def start_agent(odoo_url, api_key, ckmonitor_port, log, **settings):
-    """The real on-site agent (agent/, this checkout's) as a process, configured through its
-    environment; ``settings``: more CK_AGENT_* values, e.g. ``database="db"``, ``fixed_interval=2``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "agent"), str(REPO)]),
-           "CK_AGENT_ODOO_URL": odoo_url, "CK_AGENT_API_KEY": api_key, "CK_AGENT_CKMONITOR_HOST": "127.0.0.1",
-           "CK_AGENT_CKMONITOR_PORT": str(ckmonitor_port),
-           **{f"CK_AGENT_{name.upper()}": str(value) for name, value in settings.items()}}
-    with open(log, "a") as out:
-        return subprocess.Popen([PY, "-m", "cashkeeper_agent"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    """The real on-site agent (agent/, this checkout's) as a process: the tests' launcher
+    (tests/agent_process.py, plain Python), so that tests and tools start it one way."""
+    spec = importlib.util.spec_from_file_location("agent_process", REPO / "tests" / "agent_process.py")
+    agent_process = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(agent_process)
+    return agent_process.AgentProcess(odoo_url, api_key, ckmonitor_port, log, python=PY, **settings).start().proc
 
 
 def pg_settings():
