@@ -166,6 +166,8 @@ class FakeOdoo:
             raise RpcError("odoo.exceptions.UserError", "Invalid agent report.")
         if command == "C" and not (isinstance(attempt, int) and 0 < attempt <= ticket.attempts):
             raise RpcError("odoo.exceptions.UserError", f"Ticket {ticket.name} was not claimed for that attempt.")
+        if command == "S" and not ticket.attempts:
+            raise RpcError("odoo.exceptions.UserError", f"Ticket {ticket.name} was never claimed by an agent.")
         if ticket.state not in OPEN_STATES or (command == "C" and ticket.queued):
             return
         if error is not None:

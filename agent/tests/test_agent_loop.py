@@ -199,10 +199,12 @@ def test_ckmonitor_fault_during_status_is_reported_once(sim, odoo, make_agent):
     assert wait_until(lambda: odoo.state(T) == "paid")
 
 
-def test_abandoned_before_any_claim_is_watched_not_sent(sim, odoo, make_agent):
-    odoo.add_ticket(T, state="abandoned")
+def test_abandoned_after_a_lost_claim_is_watched_not_sent(sim, odoo, make_agent):
+    """A ticket claimed by an earlier run whose C never arrived, then abandoned: the agent only
+    asks (S), never sends C again; CKMonitor never heard of it."""
+    odoo.add_ticket(T, state="abandoned", attempts=1)
     make_agent().start()
-    assert wait_until(lambda: odoo.state(T) == "failed")  # CKMonitor never heard of it
+    assert wait_until(lambda: odoo.state(T) == "failed")
     assert odoo.count("claim") == 0
     assert c_lines(sim) == []
 
@@ -212,14 +214,16 @@ def test_claim_refused_sends_no_c(sim, odoo, make_agent):
     original = odoo.claim
 
     def claim_after_cancel(params):
-        odoo.tickets[params["ticket"]].state = "abandoned"
+        odoo.tickets[params["ticket"]].state = "failed"  # Odoo fails a ticket cancelled before its claim
         return original(params)
 
     odoo.claim = claim_after_cancel
     make_agent().start()
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "failed")
+    assert wait_until(lambda: odoo.count("claim") == 1)
+    time.sleep(0.3)
     assert c_lines(sim) == []
+    assert reports(odoo, "S") == []  # nothing to watch: no C ever went out
 
 
 @pytest.mark.parametrize("request_line, reason", [
@@ -350,3 +354,5 @@ def test_fake_is_faithful_to_the_other_process(odoo):
     odoo.add_ticket(T)
     with pytest.raises(OdooError, match="not claimed for that attempt"):
         client.report({"ticket": T, "command": "C", "attempt": 1, "reply": "OK|Added", "ours": True})
+    with pytest.raises(OdooError, match="never claimed"):
+        client.report({"ticket": T, "command": "S", "reply": "OK|Pending"})
