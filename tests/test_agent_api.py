@@ -120,7 +120,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         result, _, _ = self.start()
         name = result["ticket"]
         first, _ = self.agent_rpc("claim", ticket=name)
-        CKFastClient("127.0.0.1", self.sim.port).create_ticket(name, Decimal("12.34"), id_caja="1", terminal="TPV1")
+        CKFastClient("127.0.0.1", self.sim.port).send_create(first["request"], name)  # the lost attempt
         answer, _ = self.claim_and_send(name)
         self.assertEqual(answer["state"], "queued")
         ticket = self.ticket(name)

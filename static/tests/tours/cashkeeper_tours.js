@@ -59,6 +59,17 @@ function sellDeskPad() {
     ];
 }
 
+// A sale waiting for cash, then the cashier presses Cancel: the ticket is abandoned.
+function cashierCancelsWhileWaiting() {
+    return [
+        sellDeskPad(),
+        waitingForCash,
+        { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
+        dialogSays("Also cancel ticket"),
+        lineCanBeRetried,
+    ];
+}
+
 registry.category("web_tour.tours").add("CashKeeperPaidTour", {
     steps: () =>
         [sellDeskPad(), waitingForCash, drawer("pay-all"), ReceiptScreen.isShown()].flat(Infinity),
@@ -108,11 +119,7 @@ registry.category("web_tour.tours").add("CashKeeperReloadTour", {
 registry.category("web_tour.tours").add("CashKeeperAbandonTour", {
     steps: () =>
         [
-            sellDeskPad(),
-            waitingForCash,
-            { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
-            dialogSays("Also cancel ticket"),
-            lineCanBeRetried,
+            cashierCancelsWhileWaiting(),
             PaymentScreen.clickPaymentlineDelButton("CashKeeper", "1.98"),
             dialogSays("Also cancel ticket"), // removing the line abandons the ticket again
             PaymentScreen.clickPaymentMethod("Bank"),
@@ -204,11 +211,7 @@ registry.category("web_tour.tours").add("CashKeeperForgedAmountTour", {
 registry.category("web_tour.tours").add("CashKeeperLateRetryTour", {
     steps: () =>
         [
-            sellDeskPad(),
-            waitingForCash,
-            { content: "cashier cancels", trigger: ".paymentline .send_payment_cancel", run: "click" },
-            dialogSays("Also cancel ticket"),
-            lineCanBeRetried,
+            cashierCancelsWhileWaiting(),
             drawer("pay-all"), // the customer pays anyway
             PaymentScreen.clickPaymentlineDelButton("CashKeeper", "1.98"),
             dialogSays("after it was cancelled. Press Retry on this line"),
