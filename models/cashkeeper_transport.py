@@ -7,9 +7,46 @@ transport, which ``pos.payment.method._cashkeeper_transport()`` chooses, in that
   Odoo records the work and wakes the agent. The agent's side: pos_cashkeeper_agent.py.
 """
 
+import threading
+import time
+
 from odoo import _
 
-from ..ckfast import CKFastClient, CKFastError, CKMonitorUnreachable
+from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnreachable
+
+# A drawer that does not answer (PC off, a firewall dropping packets, CKMonitor hung after
+# accepting the connection) must not tie up Odoo's workers while every till polls it. After an
+# exchange timed out, the drawer's requests answer from that fault for COOL_DOWN seconds without
+# opening a socket (per worker process); status asks use STATUS_TIMEOUT at most (the POS asks again
+# anyway), and one request at a time asks a drawer (across processes: a PostgreSQL advisory lock;
+# a poll that finds it taken answers from the ledger at once).
+COOL_DOWN = 5.0
+STATUS_TIMEOUT = 1.5
+DRAWER_LOCK = 0x434B44  # pg_try_advisory_xact_lock namespace ("CKD")
+
+
+class _Breakers:
+    """Per process: endpoint -> (until, the fault that opened it)."""
+
+    _lock = threading.Lock()
+    _open = {}
+
+    @classmethod
+    def fault(cls, endpoint):
+        with cls._lock:
+            until, fault = cls._open.get(endpoint, (0.0, None))
+        return fault if time.monotonic() < until else None
+
+    @classmethod
+    def note(cls, endpoint, fault):
+        """Open the breaker on a slow failure (a timeout); a quick answer closes it."""
+        slow = isinstance(fault, CKMonitorTimeout) or (
+            isinstance(fault, CKMonitorUnreachable) and "timed out" in fault.cause)
+        with cls._lock:
+            if slow:
+                cls._open[endpoint] = (time.monotonic() + COOL_DOWN, fault)
+            else:
+                cls._open.pop(endpoint, None)
 
 
 class DirectTransport:
@@ -17,6 +54,35 @@ class DirectTransport:
 
     def __init__(self, method):
         self.method = method.sudo()  # the drawer's address is for managers only
+        self.endpoint = (method.env.cr.dbname, method.cashkeeper_host, method.cashkeeper_port)
+
+    def known_fault(self):
+        """The fault this drawer gave a moment ago, if it is still cooling down (see COOL_DOWN)."""
+        return _Breakers.fault(self.endpoint)
+
+    def create(self, line, ticket_id, sent_before):
+        """Send a stored C line (retried on connection failures, same line)."""
+        return self._exchange(lambda: self.client().send_create(line, ticket_id, sent_before=sent_before))
+
+    def status(self, ticket_id):
+        """S for ``ticket_id``: the Reply, or None when another request is asking this drawer right
+        now (the caller keeps what the ledger knows); raises CKFastError."""
+        if fault := self.known_fault():
+            raise fault
+        cr = self.method.env.cr
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [DRAWER_LOCK, repr(self.endpoint)])
+        if not cr.fetchone()[0]:
+            return None
+        return self._exchange(lambda: self.client(retries=0, short=True).ticket_status(ticket_id))
+
+    def _exchange(self, call):
+        try:
+            reply = call()
+        except (CKMonitorTimeout, CKMonitorUnreachable) as fault:
+            _Breakers.note(self.endpoint, fault)
+            raise
+        _Breakers.note(self.endpoint, None)
+        return reply
 
     def offline_message(self):
         return False
@@ -35,16 +101,17 @@ class DirectTransport:
         """Ask CKMonitor about a ticket (S), never (re)send it."""
         ticket._ask_ckmonitor(self, watching)
 
-    def client(self, retries=2):
-        """``retries``: 0 for S (the POS or the cron asks again shortly: a poll must not hang on a
-        dead drawer), 2 for C (resent with the same line)."""
+    def client(self, retries=2, short=False):
+        """``retries``: 0 for S (the POS or the cron asks again shortly), 2 for C (resent with the
+        same line). ``short``: timeouts of at most STATUS_TIMEOUT (S)."""
         method = self.method
         if method.use_payment_terminal != "cashkeeper" or not (method.cashkeeper_host or "").strip():
             raise CKMonitorUnreachable(method.cashkeeper_host or "?", method.cashkeeper_port,
                                        "the payment method is no longer set up for CashKeeper")
+        cap = STATUS_TIMEOUT if short else float("inf")
         return CKFastClient(method.cashkeeper_host.strip(), method.cashkeeper_port, retries=retries,
-                            connect_timeout=method.cashkeeper_connect_timeout,
-                            read_timeout=method.cashkeeper_read_timeout)
+                            connect_timeout=min(method.cashkeeper_connect_timeout, cap),
+                            read_timeout=min(method.cashkeeper_read_timeout, cap))
 
     def connection_report(self, started):
         """(notification type, title, message) for the method's Test connection button."""

@@ -25,9 +25,11 @@ import logging
 import math
 import secrets
 import string
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
+import psycopg2.errors
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
@@ -65,6 +67,8 @@ POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 NO_ORDER_GRACE = timedelta(minutes=10)
 # pg_advisory_xact_lock namespace ("CK") for serialising the starts of one payment line.
 LINE_LOCK = 0x434B
+# The watch cron's time budget per run (it runs every minute).
+CRON_BUDGET = 30
 
 
 def _base36(number):
@@ -113,6 +117,8 @@ class PosCashKeeperTicket(models.Model):
                               help="How many times the create request was sent (same ticket id each time).")
     queued_at = fields.Datetime(readonly=True)
     claimed_at = fields.Datetime(readonly=True, help="Cloud mode: when the agent last claimed it to send C.")
+    watched_at = fields.Datetime(string="Last watched", readonly=True, index=True,
+                                 help="When the watch cron last asked CKMonitor about it.")
     settled_at = fields.Datetime(string="Settled at", readonly=True, help="When the final state was seen.")
     abandoned_at = fields.Datetime(readonly=True)
     last_reply = fields.Char(readonly=True, help="Last raw answer from CKMonitor.")
@@ -252,6 +258,9 @@ class PosCashKeeperTicket(models.Model):
 
     def _send_create(self, transport):
         """Send the stored C through a direct ``transport``, counting the attempt first."""
+        if fault := transport.known_fault():
+            self._note_error(fault)  # the drawer did not answer a moment ago: nothing sent, say why
+            return
         self.attempts += 1
         my_attempt = self.attempts
         self._commit()  # a crash from here on must count this attempt as possibly delivered
@@ -263,7 +272,7 @@ class PosCashKeeperTicket(models.Model):
             return my_attempt > 1 or self.attempts > my_attempt
 
         try:
-            result = transport.client().send_create(self.request, self.name, sent_before=sent_before)
+            result = transport.create(self.request, self.name, sent_before)
         except TicketConflict as e:
             self._apply_create(e.reply, conflict=e)
         except CKFastError as e:
@@ -293,11 +302,12 @@ class PosCashKeeperTicket(models.Model):
         """Send S through a direct ``transport`` and apply the answer. ``watching``: no POS follows
         the ticket (the cron asks)."""
         try:
-            reply = transport.client(retries=0).ticket_status(self.name)
+            reply = transport.status(self.name)
         except CKFastError as e:
             self._note_error(e)
             return
-        self._apply_status(reply, watching)
+        if reply is not None:  # None: another request is asking that drawer right now
+            self._apply_status(reply, watching)
 
     def _apply_status(self, reply, watching):
         """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_ask_ckmonitor``)."""
@@ -522,16 +532,22 @@ class PosCashKeeperTicket(models.Model):
 
     # -- cron -------------------------------------------------------------------------------
     @api.model
-    def _cron_watch_open_tickets(self, older_than_seconds=60):
+    def _cron_watch_open_tickets(self, older_than_seconds=60, budget_seconds=CRON_BUDGET):
         """Ask CKMonitor about tickets no POS is following, so that cash collected after the
         cashier gave up (or after a crash) is flagged and never goes unnoticed; then flag the
-        paid tickets whose payment never reached an order."""
+        paid tickets whose payment never reached an order. Longest-unwatched first, within a time
+        budget: a drawer that does not answer cannot starve the watch of the others' tickets
+        (the rest waits for the next run)."""
         now = fields.Datetime.now()
+        deadline = time.monotonic() + budget_seconds
         tickets = self.sudo().search([  # the cron user has no write access to the ledger
             ("state", "in", OPEN_STATES),
             ("write_date", "<", now - timedelta(seconds=older_than_seconds)),
-        ])
+        ], order="watched_at ASC NULLS FIRST, id")
+        watched = 0
         for ticket in tickets:
+            if time.monotonic() > deadline:
+                break
             name = ticket.name
             # Read it afresh (a commit does not clear the cache): an agent may have claimed it
             # meanwhile; a claim committed after this read makes our write fail and roll back.
@@ -539,17 +555,22 @@ class PosCashKeeperTicket(models.Model):
             try:
                 if ticket.state not in OPEN_STATES:
                     continue
+                ticket.watched_at = fields.Datetime.now()
                 if ticket.state == "new" and not ticket.attempts:
                     ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
                 else:
-                    ticket._transport().look(ticket, watching=True)  # commits each change it makes
+                    ticket._transport().look(ticket, watching=True)
+                self._commit()  # each ticket on its own (and the drawer's lock released)
+                watched += 1
+            except psycopg2.errors.SerializationFailure:  # a POS or the agent is on it right now
+                self.env.cr.rollback()
             except Exception:  # one broken ticket must not stop the watch of the others
                 if self.env.registry.in_test_mode():
                     raise
                 self.env.cr.rollback()
                 _logger.exception("CashKeeper ticket %s could not be checked", name)
         self._flag_no_order()
-        return len(tickets)
+        return watched
 
 
 def _raw(raw):

@@ -3,6 +3,7 @@ from . import (
     test_agent_tours,
     test_books,
     test_ckfast_in_odoo,
+    test_hung_drawer,
     test_i18n,
     test_payment_flow,
     test_payment_method,

@@ -4,6 +4,7 @@ import uuid
 from odoo import Command
 from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
 from odoo.addons.pos_cashkeeper.ckfast.simulator import Simulator
+from odoo.addons.pos_cashkeeper.models.cashkeeper_transport import _Breakers
 
 
 class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
@@ -52,8 +53,14 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
         self.sim.requests.clear()
         self.sim.pay_after = self.sim.cancel_after = None
         self.line_orders = {}  # payment line uuid -> the order uuid it was started with
+        _Breakers._open.clear()  # a drawer another test left "not answering" answers again
 
     # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def cool_down():
+        """As if the few seconds after a drawer's timeout had passed: it is asked again."""
+        _Breakers._open.clear()
+
     def open_session(self, config=None, user=None):
         config = config or self.main_pos_config
         config.with_user(user or self.pos_user).open_ui()

@@ -86,6 +86,7 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         self.assertEqual(result["state"], "new")
         self.assertIn("did not answer in 1 s", result["message"])
         self.assertEqual(len(self.sim.tickets()), 1)  # ... though CKMonitor did queue it
+        self.cool_down()
         retry, _, _ = self.start_payment(self.pos_session, payment_uuid=line)
         self.assertEqual((retry["ticket"], retry["state"]), (result["ticket"], "queued"))
         self.assertEqual(len(self.sim.tickets()), 1)
@@ -106,11 +107,13 @@ class TestCashKeeperPaymentFlow(CashKeeperHttpCommon):
         for fault in ("refuse", "reset", "close", "delay", "garbage", "half", "silent"):
             with self.subTest(fault=fault):
                 self.sim.clear_faults()
+                self.cool_down()
                 self.sim.inject(fault, seconds=1.5)
                 result, _ = self.status(self.pos_session, line)
                 self.assertEqual((result["state"], result["final"]), ("queued", False))
                 self.assertTrue(result["message"])
         self.sim.clear_faults()
+        self.cool_down()
         self.sim.pay(first["ticket"])
         result, _ = self.status(self.pos_session, line)
         self.assertEqual((result["state"], result["message"]), ("paid", False))
