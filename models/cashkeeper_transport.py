@@ -20,6 +20,8 @@ from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnrea
 # opening a socket (per worker process); status asks use STATUS_TIMEOUT at most (the POS asks again
 # anyway), and one request at a time asks a drawer (across processes: a PostgreSQL advisory lock;
 # a poll that finds it taken answers from the ledger at once).
+# The system parameter pos_cashkeeper.drawer_guard = off turns this off: only the benchmark does
+# that, to measure the unguarded baseline in the same run.
 COOL_DOWN = 5.0
 STATUS_TIMEOUT = 1.5
 DRAWER_LOCK = 0x434B44  # pg_try_advisory_xact_lock namespace ("CKD")
@@ -55,10 +57,11 @@ class DirectTransport:
     def __init__(self, method):
         self.method = method.sudo()  # the drawer's address is for managers only
         self.endpoint = (method.env.cr.dbname, method.cashkeeper_host, method.cashkeeper_port)
+        self.guarded = self.method.env["ir.config_parameter"].get_param("pos_cashkeeper.drawer_guard") != "off"
 
     def known_fault(self):
         """The fault this drawer gave a moment ago, if it is still cooling down (see COOL_DOWN)."""
-        return _Breakers.fault(self.endpoint)
+        return _Breakers.fault(self.endpoint) if self.guarded else None
 
     def create(self, line, ticket_id, sent_before):
         """Send a stored C line (retried on connection failures, same line)."""
@@ -69,11 +72,12 @@ class DirectTransport:
         now (the caller keeps what the ledger knows); raises CKFastError."""
         if fault := self.known_fault():
             raise fault
-        cr = self.method.env.cr
-        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [DRAWER_LOCK, repr(self.endpoint)])
-        if not cr.fetchone()[0]:
-            return None
-        return self._exchange(lambda: self.client(retries=0, short=True).ticket_status(ticket_id))
+        if self.guarded:
+            cr = self.method.env.cr
+            cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [DRAWER_LOCK, repr(self.endpoint)])
+            if not cr.fetchone()[0]:
+                return None
+        return self._exchange(lambda: self.client(retries=0, short=self.guarded).ticket_status(ticket_id))
 
     def _exchange(self, call):
         try:

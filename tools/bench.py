@@ -15,6 +15,8 @@ random 0.3-3 s. Measured:
 3. scale: detection p95 and lost payments at 1, 10 and 50 concurrent payments; status endpoint
    throughput (calls/s) with 8 clients hammering pending tickets
 4. CKFast client round trip over loopback against the simulator
+5. cloud mode (tools/bench_cloud.py) and a hung drawer's cost to other users (tools/bench_hung.py),
+   both on a prefork Odoo with 2 workers
 
 Prints figures and target checks; it is a benchmark, not a test (it exits 0 unless a payment is
 lost or the run breaks). --smoke runs a few payments only.
@@ -38,6 +40,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cloud import bench_cloud, report_cloud
+from bench_hung import bench_hung, report_hung
 from chaos import SETUP, Odoo
 
 from ckfast.client import CKFastClient
@@ -180,7 +183,7 @@ def ckfast_round_trip(n=1000):
     return statistics.median(times), pct(times, 95)
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
@@ -192,6 +195,11 @@ def main():
     args = parser.parse_args()
     if args.smoke:
         args.payments, args.concurrency, args.scale = 6, 3, "1,3"
+    return args
+
+
+def main():
+    args = parse_args()
     scale = [int(x) for x in args.scale.split(",")]
 
     tmp = Path(tempfile.mkdtemp(prefix="ck-bench-"))
@@ -215,6 +223,7 @@ def main():
             cloud, cloud_base = bench_cloud(
                 odoo, sim, lambda method: Bench(odoo, sim, method, setup["sessions"]),
                 args.payments, args.concurrency, args.seed, tmp)
+            hung = bench_hung(odoo, lambda method: Bench(odoo, sim, method, setup["sessions"]), pct, args.smoke)
         rtt_median, rtt_p95 = ckfast_round_trip(200 if args.smoke else 1000)
     finally:
         odoo.stop()
@@ -244,11 +253,12 @@ def main():
     print(f"\nstatus endpoint throughput (8 clients, pending tickets): {calls_per_s:.0f} calls/s")
     print(f"CKFast round trip over loopback: median {rtt_median:.3f} ms, p95 {rtt_p95:.3f} ms")
     cloud_checks = report_cloud(cloud, cloud_base, args, pct)
+    hung_checks = report_hung(hung, args.smoke)
     p95, base95 = ms(ours["latencies"], 95), ms(base["latencies"], 95)
     checks = [("p95 detection <= 500 ms", p95 <= 500), ("p95 >= 4x better than 2 s polling", base95 >= 4 * p95),
               ("status call <= 15 ms median server-side", statistics.median(ours["server_ms"] or [99]) <= 15),
               (">= 100 status calls/s", calls_per_s >= 100), ("CKFast round trip <= 1 ms median", rtt_median <= 1),
-              *cloud_checks,
+              *cloud_checks, *hung_checks,
               ("no payment lost", lost == 0)]
     print("\ntargets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
     return 1 if lost else 0
