@@ -23,8 +23,7 @@ class CashKeeperController(http.Controller):
         """Start (or resume) the drawer payment of a payment line; returns the ticket state."""
         method, session = self._checked_method_and_session(payment_method_id, session_id)
         _check_uuid(payment_uuid, _("payment line"))
-        if order_uuid:
-            _check_uuid(order_uuid, _("order"))
+        _check_uuid(order_uuid, _("order"))  # a ticket belongs to the order it was started for
         # Stored for the ledger only (never sent to CKMonitor): keep it printable and short.
         order_ref = "".join(c for c in order_ref if c.isprintable())[:64] if isinstance(order_ref, str) else ""
         tickets = request.env["pos.cashkeeper.ticket"].sudo()
@@ -94,7 +93,7 @@ class CashKeeperController(http.Controller):
         )
         row = request.env.cr.fetchone()
         ticket = request.env["pos.cashkeeper.ticket"].sudo().browse(row[0] if row else [])
-        if ticket.order_uuid and order_uuid != ticket.order_uuid:
+        if ticket and order_uuid != ticket.order_uuid:
             raise AccessError(_("This CashKeeper payment was started for another order."))
         return ticket
 

@@ -7,6 +7,7 @@ transport, which ``pos.payment.method._cashkeeper_transport()`` chooses, in that
   Odoo records the work and wakes the agent. The agent's side: pos_cashkeeper_agent.py.
 """
 
+import contextlib
 import threading
 import time
 
@@ -24,7 +25,7 @@ from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnrea
 # that, to measure the unguarded baseline in the same run.
 COOL_DOWN = 5.0
 STATUS_TIMEOUT = 1.5
-DRAWER_LOCK = 0x434B44  # pg_try_advisory_xact_lock namespace ("CKD")
+DRAWER_LOCK = 0x434B44  # pg_try_advisory_lock namespace ("CKD")
 
 
 class _Breakers:
@@ -72,12 +73,27 @@ class DirectTransport:
         now (the caller keeps what the ledger knows); raises CKFastError."""
         if fault := self.known_fault():
             raise fault
-        if self.guarded:
-            cr = self.method.env.cr
-            cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [DRAWER_LOCK, repr(self.endpoint)])
-            if not cr.fetchone()[0]:
+        with self.turn() as mine:
+            if not mine:
                 return None
-        return self._exchange(lambda: self.client(retries=0, short=self.guarded).ticket_status(ticket_id))
+            return self._exchange(lambda: self.client(retries=0, short=self.guarded).ticket_status(ticket_id))
+
+    @contextlib.contextmanager
+    def turn(self):
+        """Yields whether it is this request's turn to talk to the drawer: False when another
+        request is doing so right now. A session lock, held around the exchange only (no SQL runs
+        in between, so the transaction cannot fail before it is released)."""
+        if not self.guarded:
+            yield True
+            return
+        cr, key = self.method.env.cr, [DRAWER_LOCK, repr(self.endpoint)]
+        cr.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key)
+        mine = cr.fetchone()[0]
+        try:
+            yield mine
+        finally:
+            if mine:
+                cr.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
 
     def _exchange(self, call):
         try:

@@ -167,19 +167,20 @@ class PosCashKeeperTicket(models.Model):
     @api.model
     def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref=""):
         """Start, or resume, the drawer payment of one POS payment line."""
+        self._check_amount(session, amount)
         ticket = self._live_ticket(payment_uuid)
         if not ticket:
-            self._check_amount(session, amount)
             transport = method._cashkeeper_transport()
             if offline := transport.offline_message():
                 raise UserError(offline)  # say it now rather than wait for it
             with self._line_lock(payment_uuid):
                 ticket = self._live_ticket(payment_uuid)  # a double click's first request made it
-                if not ticket:
+                created = not ticket
+                if created:
                     ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref)
                     transport.hand_over(ticket)
-                    self._commit()  # the ledger knows the ticket before CKMonitor does
-                    return ticket._progress()
+            if created:  # the lock's commit: the ledger knows the ticket before CKMonitor does
+                return ticket._progress()
         ticket._check_same_payment(method, session, amount, order_uuid)
         if ticket.state == "abandoned":
             ticket._set_state("pending", last_error=False)  # the cashier came back to it (Retry)
@@ -272,7 +273,10 @@ class PosCashKeeperTicket(models.Model):
             return my_attempt > 1 or self.attempts > my_attempt
 
         try:
-            result = transport.create(self.request, self.name, sent_before)
+            with transport.turn() as mine:
+                if not mine:
+                    return  # another request is talking to that drawer right now: the next poll sends it
+                result = transport.create(self.request, self.name, sent_before)
         except TicketConflict as e:
             self._apply_create(e.reply, conflict=e)
         except CKFastError as e:
@@ -291,8 +295,11 @@ class PosCashKeeperTicket(models.Model):
         elif self.state == "failed" and not self.queued_at:
             # Failed on an earlier "not found" (or never sent, said the cron), and yet CKMonitor
             # has it: the drawer may take cash after all. Watched as abandoned: a payment is flagged.
+            # If the line has a newer ticket (Retry), that one is the line's: this one leaves it.
+            values = {"payment_uuid": f"{self.payment_uuid}-reopened"} if self._live_ticket(self.payment_uuid) else {}
             self._set_state("abandoned", queued_at=now, last_reply=raw, abandoned_at=now, settled_at=False,
-                            last_error=_("CKMonitor queued this ticket after it was marked failed: watched again."))
+                            last_error=_("CKMonitor queued this ticket after it was marked failed: watched again."),
+                            **values)
         elif not self.queued_at:
             # A cancel may have abandoned the ticket while this create was on its way: keep that.
             self._set_state("queued" if self.state == "new" else self.state, last_reply=raw, last_error=False,
@@ -411,7 +418,7 @@ class PosCashKeeperTicket(models.Model):
         order = payment.pos_order_id
         if self.payment_method_id != payment.payment_method_id:
             return _("ticket %s was taken with another payment method", self.name)
-        if self.order_uuid and self.order_uuid != order.uuid:
+        if self.order_uuid != order.uuid:
             return _("ticket %s was started for another order", self.name)
         if self.config_id != order.config_id or (self.session_id != order.session_id
                                                  and self.session_id.state == "opened"):
@@ -479,9 +486,7 @@ class PosCashKeeperTicket(models.Model):
                                 [tuple(self.ids)], log_exceptions=False)
 
     def _check_same_payment(self, method, session, amount, order_uuid):
-        if self.payment_method_id != method or self.session_id != session or (
-            self.order_uuid and order_uuid != self.order_uuid
-        ):
+        if self.payment_method_id != method or self.session_id != session or order_uuid != self.order_uuid:
             raise UserError(_("This payment line belongs to another CashKeeper payment (ticket %s).", self.name))
         if float_compare(self.amount, amount, precision_rounding=self.currency_id.rounding):
             raise UserError(_(
@@ -549,17 +554,17 @@ class PosCashKeeperTicket(models.Model):
             if time.monotonic() > deadline:
                 break
             name = ticket.name
-            # Read it afresh (a commit does not clear the cache): an agent may have claimed it
-            # meanwhile; a claim committed after this read makes our write fail and roll back.
+            # Read it now: an agent may have claimed it since the search; a claim committed after
+            # this read makes our write fail and roll back.
             ticket.invalidate_recordset()
             try:
                 if ticket.state not in OPEN_STATES:
                     continue
-                ticket.watched_at = fields.Datetime.now()
                 if ticket.state == "new" and not ticket.attempts:
                     ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
                 else:
-                    ticket._transport().look(ticket, watching=True)
+                    ticket._transport().look(ticket, watching=True)  # no row lock held while it asks
+                ticket.watched_at = fields.Datetime.now()
                 self._commit()  # each ticket on its own (and the drawer's lock released)
                 watched += 1
             except psycopg2.errors.SerializationFailure:  # a POS or the agent is on it right now
@@ -569,7 +574,10 @@ class PosCashKeeperTicket(models.Model):
                     raise
                 self.env.cr.rollback()
                 _logger.exception("CashKeeper ticket %s could not be checked", name)
-        self._flag_no_order()
+        try:
+            self._flag_no_order()
+        except psycopg2.errors.SerializationFailure:  # an order binding a ticket right now: next run
+            self.env.cr.rollback()
         return watched
 
 

@@ -7,6 +7,8 @@ import logging
 from odoo import SUPERUSER_ID, _, api, models
 from odoo.exceptions import UserError
 
+from .pos_cashkeeper_ticket import PAID_STATES
+
 _logger = logging.getLogger(__name__)
 
 
@@ -18,20 +20,33 @@ class PosOrder(models.Model):
         super()._process_payment_lines(pos_order, order, pos_session, draft)
         order._cashkeeper_bind_payments(draft)
 
-    def action_pos_order_paid(self):
-        # Every other way an order gets paid (the backend's payment wizard, other addons).
-        for order in self:
-            order._cashkeeper_bind_payments(draft=False)
-        return super().action_pos_order_paid()
+    def write(self, vals):
+        # Every other way an order gets paid (action_pos_order_paid, the backend's payment wizard,
+        # another addon, a plain write over RPC) passes here.
+        result = super().write(vals)
+        if vals.get("state") in ("paid", "done", "invoiced"):
+            for order in self:
+                order._cashkeeper_bind_payments(draft=False)
+        return result
 
     def action_pos_order_cancel(self):
-        held = self.filtered(lambda o: o.state == "draft" and o._cashkeeper_payments().filtered(
-            lambda p: p.payment_status == "done"))
-        if held:
+        self._cashkeeper_check_not_collected()
+        return super().action_pos_order_cancel()
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_collected_by_the_drawer(self):
+        self._cashkeeper_check_not_collected()
+
+    def _cashkeeper_check_not_collected(self):
+        """The ledger, not what the browser says of a line, tells whether the drawer took cash for
+        an order: one that holds such cash is not cancelled or deleted."""
+        tickets = self.env["pos.cashkeeper.ticket"].sudo().search([
+            ("order_uuid", "in", [uuid for uuid in self.mapped("uuid") if uuid]), ("state", "in", PAID_STATES)])
+        if tickets:
+            held = self.filtered(lambda o: o.uuid in tickets.mapped("order_uuid"))
             raise UserError(_(
                 "Order %s holds a CashKeeper payment the drawer collected: it cannot be deleted. Validate it, or "
-                "refund the customer and ask a manager.", ", ".join(held.mapped("pos_reference"))))
-        return super().action_pos_order_cancel()
+                "refund the customer and ask a manager.", ", ".join(held.mapped(lambda o: o.pos_reference or o.name))))
 
     def _cashkeeper_payments(self):
         return self.payment_ids.filtered(lambda p: p.payment_method_id.use_payment_terminal == "cashkeeper"
@@ -51,8 +66,8 @@ class PosOrder(models.Model):
                  reasons="; ".join(refusals))
         self._cashkeeper_log_refusal(text)
         raise UserError(_(
-            "%s It stays in this POS, nothing is lost. Take the CashKeeper payment again (remove the line, add "
-            "a new one), or ask a manager to check Point of Sale > Orders > CashKeeper Tickets.", text))
+            "%s It stays in this POS, nothing is lost. Check the CashKeeper line against the drawer's screen, or ask "
+            "a manager to check Point of Sale > Orders > CashKeeper Tickets before taking any payment again.", text))
 
     def _cashkeeper_log_refusal(self, text):
         """Tell the manager on the session's chatter. Written by a cursor of its own and committed:

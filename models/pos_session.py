@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 from .pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
 
@@ -75,7 +76,27 @@ class PosSession(models.Model):
 
     def _validate_session(self, *args, **kwargs):
         self._cashkeeper_flag_no_order()
+        self._cashkeeper_check_books()
         return super()._validate_session(*args, **kwargs)
+
+    def _cashkeeper_check_books(self):
+        """The last gate before the books are posted: every CashKeeper payment of the session's
+        orders is backed by the paid ticket bound to it, of its amount."""
+        payments = self.env["pos.payment"].sudo().search([
+            ("session_id", "in", self.ids), ("payment_method_id.use_payment_terminal", "=", "cashkeeper"),
+            ("pos_order_id.state", "not in", ("draft", "cancel")),
+        ]).filtered(lambda p: not p.currency_id.is_zero(p.amount))
+        backed = self.env["pos.cashkeeper.ticket"].sudo().search([
+            ("pos_payment_id", "in", payments.ids), ("state", "=", "paid")])
+        amounts = {t.pos_payment_id: t.amount for t in backed}
+        unbacked = payments.filtered(
+            lambda p: p not in amounts or p.currency_id.compare_amounts(amounts[p], p.amount))
+        if unbacked:
+            raise UserError(_(
+                "CashKeeper: the books cannot be closed: %s not backed by what the drawer collected. Check them in "
+                "Point of Sale > Orders > CashKeeper Tickets.", ", ".join(
+                    f"{p.pos_order_id.pos_reference or p.pos_order_id.name} ({p.currency_id.format(p.amount)})"
+                    for p in unbacked)))
 
     def _cashkeeper_flag_no_order(self):
         # At the latest when the register closes, cash on no order is flagged, whatever its age.

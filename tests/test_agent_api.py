@@ -225,6 +225,22 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.assertEqual(answer["state"], "abandoned")  # watched: a payment would be flagged
         self.assertTrue(self.ticket(name).queued_at)
 
+    def test_c_confirmed_late_after_the_line_moved_on_is_watched_apart(self):
+        """The ticket failed, the cashier pressed Retry (a new ticket for the line), then the
+        first C's answer lands: the old ticket is watched again, beside the line's new one."""
+        result, _, line = self.start()
+        name = result["ticket"]
+        claim, _ = self.agent_rpc("claim", ticket=name)
+        self.env.cr.execute("UPDATE pos_cashkeeper_ticket SET state = 'failed' WHERE name = %s", [name])
+        retry, _, _ = self.start(payment_uuid=line)
+        self.assertNotEqual(retry["ticket"], name)
+        answer, error = self.agent_rpc("report", ticket=name, command="C", attempt=claim["attempt"],
+                                       reply="OK|Added\r\n", ours=True)
+        self.assertFalse(error)
+        self.assertEqual(answer["state"], "abandoned")
+        self.assertEqual(self.ticket(name).payment_uuid, f"{line}-reopened")
+        self.assertEqual(self.ticket(retry["ticket"]).payment_uuid, line)
+
     def test_agent_gives_up_resending_after_ten_minutes(self):
         result, _, _ = self.start()
         name = result["ticket"]

@@ -187,6 +187,49 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
         self.assertFalse(self.sync(paid)[1])  # validated later: the same binding
         self.assertEqual(self.order(order_uuid).state, "paid")
 
+    def test_the_books_cannot_be_changed_after_the_sync(self):
+        """Over RPC as the cashier: a bound payment keeps its amount (a tip added afterwards was
+        not collected by the drawer); a draft cannot be marked paid around the check."""
+        name, line, order_uuid = self.paid_line(5)
+        self.assertFalse(self.sync(self.order_data([self.ck(5, line)], order_uuid=order_uuid))[1])
+        payment = self.ticket(name).pos_payment_id.with_user(self.pos_user)
+        with self.assertRaisesRegex(UserError, "cannot be changed"):
+            payment.write({"amount": 6})
+        with self.assertRaisesRegex(UserError, "cannot be deleted"):
+            payment.unlink()
+        pending, _, pending_line = self.start_payment(self.pos_session, 4)
+        draft_uuid = self.line_orders[pending_line]
+        self.sync(self.order_data([self.ck(4, pending_line, "waitingCard")], order_uuid=draft_uuid, state="draft"))
+        with self.assertRaisesRegex(UserError, "has not collected"), \
+                mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
+            self.order(draft_uuid).with_user(self.pos_user).write({"state": "paid"})
+
+    def test_closing_refuses_books_the_drawer_does_not_back(self):
+        _, line, order_uuid = self.paid_line(5)
+        self.sync(self.order_data([self.ck(5, line)], order_uuid=order_uuid))
+        self.env.cr.execute("UPDATE pos_payment SET amount = 50 WHERE uuid = %s", [line])  # behind Odoo's back
+        self.env.invalidate_all()
+        with self.assertRaisesRegex(UserError, "the books cannot be closed"):
+            self.pos_session.action_pos_session_closing_control()
+        self.pos_session.invalidate_recordset()
+        self.assertFalse(self.pos_session.move_id)  # nothing posted
+
+    def test_deleting_an_order_the_drawer_collected_for_asks_the_ledger(self):
+        """The browser's line status does not decide: the ledger does."""
+        _, line, order_uuid = self.paid_line(4)
+        self.sync(self.order_data([self.ck(4, line, "waitingCard")], order_uuid=order_uuid, state="draft"))
+        order = self.order(order_uuid).with_user(self.pos_user)
+        with self.assertRaisesRegex(UserError, "collected: it cannot be deleted"):
+            order.action_pos_order_cancel()
+        with self.assertRaisesRegex(UserError, "collected: it cannot be deleted"):
+            order.sudo().unlink()
+        self.assertEqual(order.state, "draft")
+
+    def test_a_payment_is_started_for_an_order(self):
+        _, error, _ = self.start_payment(self.pos_session, 3, order_uuid="")
+        self.assertEqual(error, "Invalid order reference.")
+        self.assertFalse(self.sim.requests)
+
     def test_deleting_an_order_with_a_collected_payment_is_refused(self):
         _, line, order_uuid = self.paid_line(4)
         self.sync(self.order_data([self.ck(4, line)], order_uuid=order_uuid, state="draft"))

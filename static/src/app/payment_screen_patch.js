@@ -14,18 +14,40 @@ patch(PaymentScreen.prototype, {
     setup() {
         super.setup(...arguments);
         onMounted(() => {
-            // After a reload or POS restart, a CashKeeper line still waiting resumes its ticket
+            // After a reload or POS restart, each CashKeeper line still waiting resumes its ticket
             // (the server finds it by the line's uuid) instead of starting another one.
-            const line = this.currentOrder?.payment_ids.find(
+            const lines = (this.currentOrder?.payment_ids || []).filter(
                 (line) =>
                     isCashKeeper(line) &&
                     WAITING.includes(line.get_payment_status()) &&
                     !line.payment_method_id.payment_terminal.isFollowing(line.uuid)
             );
-            if (line) {
+            for (const line of lines) {
                 this.sendPaymentRequest(line);
             }
         });
+    },
+
+    async sendPaymentCancel(line) {
+        if (!isCashKeeper(line)) {
+            return super.sendPaymentCancel(...arguments);
+        }
+        // Odoo's Cancel button: a ticket paid meanwhile completes the line (done stays done), one
+        // paid after an earlier cancel keeps it with Retry, a failed cancel keeps it waiting.
+        line.set_payment_status("waitingCancel");
+        const cancelled = await line.payment_method_id.payment_terminal.send_payment_cancel(
+            this.currentOrder,
+            line.uuid
+        );
+        if (line.get_payment_status() === "done") {
+            return;
+        }
+        if (cancelled) {
+            line.set_payment_status("retry");
+            this.pos.paymentTerminalInProgress = false;
+        } else {
+            line.set_payment_status("waitingCard");
+        }
     },
 
     deletePaymentLine(uuid) {
