@@ -90,9 +90,15 @@ class Odoo:
         sys.exit(f"Odoo did not start; see {self.log}")
 
     def stop(self):
+        """SIGTERM, as a service manager stops Odoo; if it has not exited 30 s later (a thread
+        still serving a kept-alive connection), SIGKILL: for the chaos run, a crash is a restart too."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
 
     @property
     def url(self):
