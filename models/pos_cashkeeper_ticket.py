@@ -273,10 +273,8 @@ class PosCashKeeperTicket(models.Model):
             return my_attempt > 1 or self.attempts > my_attempt
 
         try:
-            with transport.turn() as mine:
-                if not mine:
-                    return  # another request is talking to that drawer right now: the next poll sends it
-                result = transport.create(self.request, self.name, sent_before)
+            # Not behind the drawer's turn (status asks are): a C must not wait for the next poll.
+            result = transport.create(self.request, self.name, sent_before)
         except TicketConflict as e:
             self._apply_create(e.reply, conflict=e)
         except CKFastError as e:

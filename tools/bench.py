@@ -98,8 +98,9 @@ class Bench:
         requests_made = 1
         self.policy = result["poll"]
         threading.Thread(target=self.customer, args=(result["ticket"], rng_delay), daemon=True).start()
+        deadline = time.monotonic() + 60  # a benchmark must end: a stuck payment counts as lost
         while result["state"] != "paid":
-            if result["final"]:
+            if result["final"] or time.monotonic() > deadline:
                 out.append((None, requests_made))  # lost / failed: reported
                 return
             interval = fixed_ms if fixed_ms else result["poll"]["interval_ms"]
