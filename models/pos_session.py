@@ -29,14 +29,18 @@ class PosSession(models.Model):
     def _cashkeeper_tickets(self, states):
         return self.env["pos.cashkeeper.ticket"].sudo().search([("session_id", "=", self.id), ("state", "in", states)])
 
+    def _cashkeeper_booked_payments(self):
+        """The CashKeeper payments these sessions put in the books (orders neither draft nor cancelled)."""
+        return self.env["pos.payment"].sudo().search([
+            ("session_id", "in", self.ids), ("payment_method_id.use_payment_terminal", "=", "cashkeeper"),
+            ("pos_order_id.state", "not in", ("draft", "cancel")),
+        ])
+
     def _cashkeeper_figures(self):
         """The drawer's takings against the books, for closing: should differ by 0."""
         self.ensure_one()
         collected = sum(self._cashkeeper_tickets(PAID_STATES).mapped("amount"))
-        booked = sum(self.env["pos.payment"].sudo().search([
-            ("session_id", "=", self.id), ("payment_method_id.use_payment_terminal", "=", "cashkeeper"),
-            ("pos_order_id.state", "not in", ("draft", "cancel")),
-        ]).mapped("amount"))
+        booked = sum(self._cashkeeper_booked_payments().mapped("amount"))
         return {"collected": collected, "booked": booked, "difference": self.currency_id.round(collected - booked)}
 
     def _cashkeeper_closing_warning(self):
@@ -82,10 +86,7 @@ class PosSession(models.Model):
     def _cashkeeper_check_books(self):
         """The last gate before the books are posted: every CashKeeper payment of the session's
         orders is backed by the paid ticket bound to it, of its amount."""
-        payments = self.env["pos.payment"].sudo().search([
-            ("session_id", "in", self.ids), ("payment_method_id.use_payment_terminal", "=", "cashkeeper"),
-            ("pos_order_id.state", "not in", ("draft", "cancel")),
-        ]).filtered(lambda p: not p.currency_id.is_zero(p.amount))
+        payments = self._cashkeeper_booked_payments().filtered(lambda p: not p.currency_id.is_zero(p.amount))
         backed = self.env["pos.cashkeeper.ticket"].sudo().search([
             ("pos_payment_id", "in", payments.ids), ("state", "=", "paid")])
         amounts = {t.pos_payment_id: t.amount for t in backed}
