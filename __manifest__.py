@@ -1,6 +1,6 @@
 {
     "name": "POS CashKeeper",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/Point of Sale",
     "summary": "Collect POS cash payments with a CashKeeper smart cash drawer (CKMonitor / CKFast)",
     "description": """
@@ -9,7 +9,7 @@ drawer's CKMonitor service (CKFast protocol over TCP, port 16501) to collect the
 payment line completes when CKMonitor reports the ticket paid.
 """,
     "author": "pos_cashkeeper developers",
-    "depends": ["point_of_sale", "mail"],
+    "depends": ["point_of_sale", "mail", "bus"],
     "data": [
         "security/pos_cashkeeper_security.xml",
         "security/ir.model.access.csv",

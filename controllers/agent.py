@@ -9,24 +9,27 @@ from odoo import _, http
 from odoo.exceptions import AccessDenied, AccessError, UserError
 from odoo.http import request
 
-from ..models.pos_cashkeeper_agent import STATUS_INTERVAL_MS
+from ..models.pos_cashkeeper_agent import PROTOCOL, STATUS_INTERVAL_MS, WAKE
 
 
 class CashKeeperAgentController(http.Controller):
     @http.route("/pos_cashkeeper/agent/poll", type="json", auth="bearer", methods=["POST"], csrf=False)
-    def poll(self, version="", known=None, ckmonitor=None, wait=0, bye=False, instance="", **ignored):
-        """Heartbeat; answers with the open tickets once they differ from ``known``, or after
-        at most ``wait`` seconds (bounded by the server's own limit)."""
+    def poll(self, version="", ckmonitor=None, bye=False, instance="", protocol=1, **ignored):
+        """Heartbeat; answers at once with the open tickets and the agent's bus channel."""
         agent = self._agent()
+        if protocol != PROTOCOL:
+            # An agent of protocol 1 expects Odoo to hold its poll and would poll without pause.
+            raise UserError(_("This cashkeeper-agent (%(version)s) is too old for this Odoo: install the agent "
+                              "of the same pos_cashkeeper release.", version=version or "?"))
         agent._heartbeat(version, ckmonitor, bye, instance)
-        known = known if isinstance(known, dict) else {}
-        max_wait = agent._poll_wait()
-        seconds = 0 if bye or not isinstance(wait, int | float) else max(0.0, min(float(wait), max_wait))
         return {
             "agent": agent.name,
-            "wait": max_wait,
+            "protocol": PROTOCOL,
+            "channel": agent._bus_channel(),
+            "wake": WAKE,
+            "heartbeat": agent._heartbeat_interval(),
             "status_interval_ms": STATUS_INTERVAL_MS,
-            "tickets": agent._wait_for_change(known, seconds),
+            "tickets": agent._open_tickets(),
         }
 
     @http.route("/pos_cashkeeper/agent/claim", type="json", auth="bearer", methods=["POST"], csrf=False)

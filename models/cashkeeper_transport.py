@@ -23,6 +23,11 @@ from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnrea
 # a poll that finds it taken answers from the ledger at once).
 # The system parameter pos_cashkeeper.drawer_guard = off turns this off: only the benchmark does
 # that, to measure the unguarded baseline in the same run.
+# How the POS follows a ticket on a drawer this server asks (sent with every result, read by the
+# POS and the benchmark): while the drawer waits the POS asks every interval_ms (each answer costs
+# one short CKFast exchange); while CKMonitor or Odoo cannot be reached the delay doubles up to
+# max_interval_ms and drops back on the first good answer.
+POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 COOL_DOWN = 5.0
 STATUS_TIMEOUT = 1.5
 DRAWER_LOCK = 0x434B44  # pg_try_advisory_lock namespace ("CKD")
@@ -54,6 +59,7 @@ class _Breakers:
 
 class DirectTransport:
     sends_now = True  # a request that records a ticket also sends its C
+    poll_policy = POLL_POLICY  # each status ask is what moves the ticket on
 
     def __init__(self, method):
         self.method = method.sudo()  # the drawer's address is for managers only
@@ -146,6 +152,9 @@ class DirectTransport:
 
 class AgentTransport:
     sends_now = False  # the agent claims new tickets and sends their C
+    # The POS hears of each change on its bus (hand_over) and then asks; this slow poll only
+    # catches a missed message.
+    poll_policy = {"interval_ms": 3000, "max_interval_ms": 6000, "bus": True}
 
     def __init__(self, method, agent):
         self.method, self.agent = method.sudo(), agent
@@ -154,7 +163,12 @@ class AgentTransport:
         return self.agent._offline_message()
 
     def hand_over(self, ticket):
-        self.agent._notify(self.agent.ids)  # its poll answers with the new work or state
+        """A ticket was recorded or changed state: the agent polls for it, the POS asks its status
+        (both through the bus, once the transaction commits)."""
+        self.agent._wake()
+        config = ticket.sudo().config_id  # sudo: the POS's bus token may be minted on the way
+        if config:
+            config._notify("CASHKEEPER_TICKET", {"ticket": ticket.name})
 
     def progress(self, ticket):
         """The agent makes the exchanges and reports them."""

@@ -4,19 +4,18 @@ a small program next to CKMonitor, which connects out to Odoo (see agent/ and ag
 Each agent logs in with the API key of its own user, a member of the "CashKeeper agent" group
 only: that user sees nothing but its agent record and the tickets of the methods assigned to it.
 
-New work reaches the agent through a long-poll held by Odoo (``_wait_for_change``), woken by a
-PostgreSQL NOTIFY sent in the transaction that changes a ticket: it is delivered on commit, from
-any worker process, so it works with Odoo's multi-worker (prefork) and threaded servers alike.
+New work reaches the agent the way Odoo's own IoT box learns of it: a wake-up on Odoo's bus, on
+a channel whose name only that agent knows (handed over by its authenticated poll, rotated with
+its key). The bus carries no ticket data: woken, the agent polls. Odoo's websocket worker holds
+the connections, so an idle agent costs no HTTP worker and no database connection; every agent
+request is answered at once.
 """
 
 import logging
 import secrets
-import selectors
-import time
 from datetime import timedelta
 
-import psycopg2
-from odoo import _, api, fields, models, sql_db
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..ckfast import CKFastProtocolError, CreateTicket, ReplyKind, TicketConflict, TicketStatus, error_from_dict
@@ -25,12 +24,14 @@ from .pos_cashkeeper_ticket import FINAL_STATES, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
-CHANNEL = "pos_cashkeeper_agent"
-# pg_try_advisory_lock namespace ("CKA") of an agent's held poll: one at a time per agent key.
-POLL_LOCK = 0x434B41
-# The longest Odoo holds a poll; an agent silent for longer than that plus ONLINE_GRACE seconds
-# is shown offline. Overridable with the system parameter pos_cashkeeper.agent_poll_wait.
-POLL_WAIT_DEFAULT = 20
+# The agent protocol this Odoo speaks (agent/PROTOCOL.md); older agents are told to upgrade.
+PROTOCOL = 2
+# The bus notification type of a wake-up (its payload is always empty).
+WAKE = "pos_cashkeeper.wake"
+# Seconds between an idle agent's polls (its heartbeat); an agent silent for longer than that
+# plus ONLINE_GRACE is shown offline. Overridable with the system parameter
+# pos_cashkeeper.agent_heartbeat.
+HEARTBEAT_DEFAULT = 20
 ONLINE_GRACE = 10
 # How often the agent asks CKMonitor about an open ticket (it is on the same LAN: cheap).
 STATUS_INTERVAL_MS = 250
@@ -52,6 +53,9 @@ class PosCashKeeperAgent(models.Model):
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
     user_id = fields.Many2one("res.users", string="Agent user", readonly=True, copy=False, ondelete="restrict",
                               help="The user whose API key the agent uses. It can do nothing else.")
+    # The secret part of the agent's bus channel: anyone who knows a channel's name can listen to
+    # it, so it is random, shown to no one but the agent, and replaced with every key change.
+    bus_secret = fields.Char(string="Bus channel secret", readonly=True, copy=False, groups="base.group_system")
 
     _sql_constraints = [("user_unique", "unique(user_id)", "Each CashKeeper agent has a user of its own.")]
     payment_method_ids = fields.One2many("pos.payment.method", "cashkeeper_agent_id", string="Payment methods")
@@ -86,7 +90,7 @@ class PosCashKeeperAgent(models.Model):
         if not self.last_seen:
             return "never"
         silent = fields.Datetime.now() - self.last_seen
-        if self.said_bye or silent > timedelta(seconds=self._poll_wait() + ONLINE_GRACE):
+        if self.said_bye or silent > timedelta(seconds=self._heartbeat_interval() + ONLINE_GRACE):
             return "offline"
         return "online"
 
@@ -98,12 +102,12 @@ class PosCashKeeperAgent(models.Model):
                  "(or ask the manager): the payment goes on as soon as it is back.", self.name)
 
     @api.model
-    def _poll_wait(self):
-        value = self.env["ir.config_parameter"].sudo().get_param("pos_cashkeeper.agent_poll_wait")
+    def _heartbeat_interval(self):
+        value = self.env["ir.config_parameter"].sudo().get_param("pos_cashkeeper.agent_heartbeat")
         try:
-            return max(0.5, min(float(value), 60.0)) if value else POLL_WAIT_DEFAULT
+            return max(0.5, min(float(value), 300.0)) if value else HEARTBEAT_DEFAULT
         except ValueError:
-            return POLL_WAIT_DEFAULT
+            return HEARTBEAT_DEFAULT
 
     # -- setup -------------------------------------------------------------------------------
     @api.model_create_multi
@@ -113,6 +117,7 @@ class PosCashKeeperAgent(models.Model):
         agents = super().create(vals_list)
         for agent in agents:
             agent.sudo().user_id = agent._create_agent_user()
+        agents._rotate_bus_secret()
         return agents
 
     def write(self, vals):
@@ -164,12 +169,25 @@ class PosCashKeeperAgent(models.Model):
     def _revoke_keys(self):
         for agent in self.sudo():
             self.env["res.users.apikeys"].sudo().search([("user_id", "=", agent.user_id.id)]).unlink()
+        self._rotate_bus_secret()
+
+    def _rotate_bus_secret(self):
+        """A new channel name: whoever held an old key (or read an old channel name) hears nothing more."""
+        for agent in self.sudo():
+            agent.bus_secret = secrets.token_urlsafe(32)
+
+    def _bus_channel(self):
+        self.ensure_one()
+        if not self.sudo().bus_secret:  # an agent created before channels existed
+            self._rotate_bus_secret()
+        return f"pos_cashkeeper.agent.{self.sudo().bus_secret}"
 
     def action_generate_api_key(self):
         """Create an API key for the agent's user and show it once (Odoo keeps only a hash)."""
         user = self._check_key_manager()
         if not self.active or not user.active:
             raise UserError(_("The agent or its user is archived: unarchive it first."))
+        self._rotate_bus_secret()  # the new key's agent learns the new channel with its first poll
         # sudo: a persistent key for another user; the key grants that user's rights only.
         key = self.env["res.users.apikeys"].with_user(user).sudo()._generate(
             None, _("CashKeeper agent %s", self.name), None)
@@ -211,35 +229,16 @@ class PosCashKeeperAgent(models.Model):
 
     def _open_tickets(self):
         """Tickets of this agent's methods in which the drawer may still take cash. SQL: read on
-        every wake-up of a held poll."""
+        every poll."""
         self.env.cr.execute(
             """SELECT t.name, t.state, COALESCE(t.attempts, 0) FROM pos_cashkeeper_ticket t
                  JOIN pos_payment_method m ON m.id = t.payment_method_id
-                WHERE m.cashkeeper_agent_id = %s AND m.cashkeeper_use_agent AND t.state IN %s
+                WHERE m.cashkeeper_agent_id = %s AND t.state IN %s
                 ORDER BY t.state = 'new' DESC, t.id DESC LIMIT 500""",  # new work first, newest first
             [self.id, OPEN_STATES],
         )
         return [{"ticket": name, "state": state, "attempts": attempts}
                 for name, state, attempts in self.env.cr.fetchall()]
-
-    def _wait_for_change(self, known, seconds):
-        """Return the open tickets as soon as they differ from ``known`` ({ticket: state}), or
-        after ``seconds``. Each look is a fresh transaction; the request's cursor stays idle
-        (not in a transaction) while waiting."""
-        deadline = time.monotonic() + seconds
-        self.env.cr.commit()  # the heartbeat
-        with _Wakeup(self.env, self.id) as wakeup:  # listen before the first look: no change slips by
-            while True:
-                tickets = self._open_tickets()
-                remaining = deadline - time.monotonic()
-                # A key holds one waiting poll at most: another is answered at once (a leaked
-                # key cannot tie up workers and connections by opening many).
-                if {t["ticket"]: t["state"] for t in tickets} != known or remaining <= 0 or not wakeup.exclusive:
-                    return tickets
-                # End this look's transaction before waiting: the next look gets a fresh snapshot
-                # (and under tests no savepoint of ours is open while other requests run).
-                self.env.cr.commit()
-                wakeup.wait(min(remaining, 1.0))  # re-look every second at worst
 
     # -- the agent's exchanges (the controller checked the ticket is this agent's) -------------
     def _claim(self, ticket):
@@ -302,62 +301,11 @@ class PosCashKeeperAgent(models.Model):
     def _answer(self, ticket):
         return {"ticket": ticket.name, "state": ticket.state, "final": ticket.state in FINAL_STATES}
 
-    @api.model
-    def _notify(self, agent_ids):
-        """Wake the polls of these agents when the current transaction commits."""
-        for agent_id in set(agent_ids):
-            self.env.cr.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(agent_id)])
-
-
-class _Wakeup:
-    """Sleeps until a NOTIFY for one agent arrives (production), on a connection of its own, which
-    also holds the agent's poll lock (``exclusive``: no other poll of that agent is waiting).
-
-    Under Odoo's test framework every request shares one transaction behind one lock and nothing
-    commits, so no NOTIFY is ever delivered: there it releases the lock while it naps briefly,
-    which lets the POS's requests run exactly as they would beside a held poll in production."""
-
-    def __init__(self, env, agent_id):
-        self.env, self.payload, self.conn = env, str(agent_id), None
-        self.test_lock = env.registry.test_lock if env.registry.in_test_mode() else None
-
-    def __enter__(self):
-        _db, info = sql_db.connection_info_for(self.env.cr.dbname)
-        self.conn = psycopg2.connect(**info)
-        try:
-            self.conn.autocommit = True
-            cursor = self.conn.cursor()
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [POLL_LOCK, int(self.payload)])
-            self.exclusive = cursor.fetchone()[0]  # released when this connection closes
-            if self.test_lock is None:
-                cursor.execute(f"LISTEN {CHANNEL}")
-                self.selector = selectors.DefaultSelector()  # not select(): descriptors may be >= 1024
-                self.selector.register(self.conn, selectors.EVENT_READ)
-        except Exception:
-            self.conn.close()
-            raise
-        return self
-
-    def wait(self, seconds):
-        if self.test_lock is not None:
-            self.test_lock.release()
-            try:
-                time.sleep(min(seconds, 0.1))
-            finally:
-                self.test_lock.acquire()
-            return
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0 and self.selector.select(remaining):
-            self.conn.poll()
-            mine = any(n.payload == self.payload for n in self.conn.notifies)
-            self.conn.notifies.clear()
-            if mine:
-                return
-
-    def __exit__(self, *exc):
-        if self.test_lock is None:
-            self.selector.close()
-        self.conn.close()
+    def _wake(self):
+        """Wake these agents when the current transaction commits: an empty message on each one's
+        channel (the bus is public to whoever knows a name: nothing else goes over it)."""
+        for agent in self.sudo():
+            self.env["bus.bus"]._sendone(agent._bus_channel(), WAKE, {})
 
 
 def _text(value, limit):

@@ -57,11 +57,6 @@ FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
 # The drawer holds the cash of these tickets: each must be on one order, or flagged.
 PAID_STATES = ("paid", "paid_after_abandon")
 ID_ALPHABET = string.ascii_uppercase + string.digits
-# How the POS follows a ticket: the one setting shared by the POS (sent with every result) and
-# the benchmark. While the drawer waits the POS asks every interval_ms (each answer costs the
-# server one short CKFast exchange); while CKMonitor or Odoo cannot be reached, the delay doubles
-# up to max_interval_ms and drops back on the first good answer.
-POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 # A paid ticket whose payment has not reached Odoo after this long is flagged "collected, on no
 # order" (an offline POS syncs later and clears the flag); at the latest when the session closes.
 NO_ORDER_GRACE = timedelta(minutes=10)
@@ -383,7 +378,7 @@ class PosCashKeeperTicket(models.Model):
             "message": message,
             "attempts": self.attempts,
             "amount": self.amount,
-            "poll": POLL_POLICY,
+            "poll": self._transport().poll_policy,
         }
 
     # -- the books ---------------------------------------------------------------------------

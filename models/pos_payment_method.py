@@ -16,8 +16,8 @@ from .pos_cashkeeper_ticket import OPEN_STATES
 MANAGERS = "point_of_sale.group_pos_manager"
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?")  # fullmatch: no trailing newline
 # What commissioning checked: changing one of these (another drawer, another format) undoes it.
-COMMISSIONED_WITH = {"use_payment_terminal", "cashkeeper_amount_format", "cashkeeper_use_agent",
-                     "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port"}
+COMMISSIONED_WITH = {"use_payment_terminal", "cashkeeper_amount_format", "cashkeeper_agent_id", "cashkeeper_host",
+                     "cashkeeper_port"}
 TEXT_FIELDS = {  # Odoo field -> CKFast field name, for messages
     "cashkeeper_id_caja": "IDCaja",
     "cashkeeper_terminal": "Terminal",
@@ -29,13 +29,15 @@ TEXT_FIELDS = {  # Odoo field -> CKFast field name, for messages
 class PosPaymentMethod(models.Model):
     _inherit = "pos.payment.method"
 
+    # The agent is the one stored choice of mode (set: cloud mode); the toggle only shows it.
+    cashkeeper_agent_id = fields.Many2one("pos.cashkeeper.agent", string="Agent", groups=MANAGERS,
+                                          ondelete="restrict", check_company=True)
     cashkeeper_use_agent = fields.Boolean(
-        string="Use on-site agent", groups=MANAGERS,
+        string="Use on-site agent", groups=MANAGERS, compute="_compute_cashkeeper_use_agent",
+        inverse="_inverse_cashkeeper_use_agent", readonly=False,
         help="Cloud mode, for an Odoo that cannot reach the shop's network (Odoo.sh, hosting): the CashKeeper "
         "agent installed next to CKMonitor takes the payments from Odoo and talks to the drawer.",
     )
-    cashkeeper_agent_id = fields.Many2one("pos.cashkeeper.agent", string="Agent", groups=MANAGERS,
-                                          ondelete="restrict", check_company=True)
     cashkeeper_agent_status = fields.Char(related="cashkeeper_agent_id.status_text", string="Agent status",
                                           groups=MANAGERS)
     cashkeeper_host = fields.Char(
@@ -72,13 +74,31 @@ class PosPaymentMethod(models.Model):
         help="Seconds CKMonitor may take to answer one request.",
     )
 
+    @api.depends("cashkeeper_agent_id")
+    def _compute_cashkeeper_use_agent(self):
+        for method in self:
+            method.cashkeeper_use_agent = bool(method.cashkeeper_agent_id)
+
+    def _inverse_cashkeeper_use_agent(self):
+        self.filtered(lambda m: not m.cashkeeper_use_agent).cashkeeper_agent_id = False
+
+    @api.model
+    def _cashkeeper_check_agent_chosen(self, vals, agent=False):
+        """"Use on-site agent" without an agent: say so, before the host is found missing."""
+        if vals.get("cashkeeper_use_agent") and not vals.get("cashkeeper_agent_id", agent):
+            raise ValidationError(_("CashKeeper: choose the on-site agent that serves this payment method."))
+
     @api.model_create_multi
     def create(self, vals_list):
+        for vals in vals_list:
+            self._cashkeeper_check_agent_chosen(vals)
         methods = super().create(vals_list)
         methods._cashkeeper_book_to_journal()
         return methods
 
     def write(self, vals):
+        for method in self.sudo():
+            self._cashkeeper_check_agent_chosen(vals, method.cashkeeper_agent_id)
         self._cashkeeper_check_rerouting(vals)
         if COMMISSIONED_WITH & set(vals) and not self.env.context.get("cashkeeper_commissioning"):
             vals = {**vals, "cashkeeper_commissioned_at": False, "cashkeeper_commissioned_by": False}
@@ -99,8 +119,7 @@ class PosPaymentMethod(models.Model):
     def _cashkeeper_check_rerouting(self, vals):
         # Where a method's tickets are sent must not change under a ticket that may still take
         # cash: the old drawer would lose its watcher, and a resend could reach another drawer.
-        routing = {"use_payment_terminal", "cashkeeper_use_agent", "cashkeeper_agent_id", "cashkeeper_host",
-                   "cashkeeper_port"} & set(vals)
+        routing = {"use_payment_terminal", "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port"} & set(vals)
         if routing:
             def current(method, fname):
                 value = method[fname]
@@ -120,21 +139,19 @@ class PosPaymentMethod(models.Model):
         return [*super()._get_payment_terminal_selection(), ("cashkeeper", "CashKeeper")]
 
     @api.constrains(
-        "use_payment_terminal", "cashkeeper_use_agent", "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port",
-        "cashkeeper_id_caja", "cashkeeper_terminal", "cashkeeper_vendedor", "cashkeeper_forma_pago",
+        "use_payment_terminal", "cashkeeper_agent_id", "cashkeeper_host", "cashkeeper_port", "cashkeeper_id_caja",
+        "cashkeeper_terminal", "cashkeeper_vendedor", "cashkeeper_forma_pago",
         "cashkeeper_connect_timeout", "cashkeeper_read_timeout",
     )
     def _check_cashkeeper_settings(self):
         for method in self.sudo().filtered(lambda m: m.use_payment_terminal == "cashkeeper"):
             host = (method.cashkeeper_host or "").strip()
-            if method.cashkeeper_use_agent:
-                if not method.cashkeeper_agent_id:
-                    raise ValidationError(_("CashKeeper: choose the on-site agent that serves this payment method."))
-            elif not host:
+            direct = not method.cashkeeper_agent_id  # in cloud mode the agent knows where CKMonitor is
+            if direct and not host:
                 raise ValidationError(
                     _("CashKeeper: enter the CKMonitor host (IP address of the PC running CKMonitor).")
                 )
-            elif not HOSTNAME.fullmatch(host):
+            if direct and not HOSTNAME.fullmatch(host):
                 raise ValidationError(
                     _("CashKeeper: the CKMonitor host %r is not a valid IP address or host name.", host)
                 )
@@ -179,7 +196,7 @@ class PosPaymentMethod(models.Model):
         """How this method's tickets reach the drawer: the one place direct and agent mode part."""
         self.ensure_one()
         method = self.sudo()
-        if method.cashkeeper_use_agent and method.cashkeeper_agent_id:
+        if method.cashkeeper_agent_id:
             return AgentTransport(method, method.cashkeeper_agent_id)
         return DirectTransport(method)
 

@@ -1,5 +1,6 @@
 from . import (
     test_agent_api,
+    test_agent_bus,
     test_agent_tours,
     test_books,
     test_ckfast_in_odoo,

@@ -1,8 +1,10 @@
 """The real on-site agent (agent/), run as its own process against the test's Odoo server, with a
 tiny HTTP control a tour can call (``?ck_agent=PORT``) to stop and restart it mid-payment."""
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -103,9 +105,10 @@ class AgentProcess:
 
 
 class TestCookieProxy:
-    """Forwards the agent's HTTP calls to the test's Odoo, adding the cookie by which Odoo's test
-    framework lets a request use the test's transaction (it refuses cookie-less requests once a
-    browser is involved). The agent under test runs unmodified; only this hop knows about tests."""
+    """Forwards the agent's HTTP calls (and its bus websocket, as a tunnel) to the test's Odoo,
+    adding the cookie by which Odoo's test framework lets a request use the test's transaction (it
+    refuses cookie-less requests once a browser is involved). The agent under test runs
+    unmodified; only this hop knows about tests."""
 
     def __init__(self, target, cookie):
         self.target, self.cookie = target.rstrip("/"), cookie  # cookie: () -> "name=value"
@@ -119,7 +122,42 @@ class TestCookieProxy:
                 self.forward(body)
 
             def do_GET(self):
-                self.forward(None)
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self.tunnel()
+                else:
+                    self.forward(None)
+
+            def tunnel(self):
+                """The handshake with the cookie added, then bytes both ways until one side closes."""
+                target = urlparse(proxy.target)
+                upstream = socket.create_connection((target.hostname, target.port), timeout=10)
+                upstream.settimeout(None)
+                lines = [f"GET {self.path} HTTP/1.1"]
+                for key, value in self.headers.items():
+                    if key.lower() not in ("cookie", "host", "origin"):
+                        lines.append(f"{key}: {value}")
+                lines += [f"Host: {target.netloc}", f"Origin: {proxy.target}",
+                          "Cookie: " + "; ".join(filter(None, [self.headers.get("Cookie"), proxy.cookie()]))]
+                upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+                client = self.connection
+
+                def pipe(source, sink):
+                    try:
+                        while chunk := source.recv(65536):
+                            sink.sendall(chunk)
+                    except OSError:
+                        pass
+                    finally:
+                        for sock in (source, sink):
+                            with contextlib.suppress(OSError):
+                                sock.shutdown(socket.SHUT_RDWR)
+
+                other = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+                other.start()
+                pipe(client, upstream)
+                other.join(5)
+                upstream.close()
+                self.close_connection = True
 
             def forward(self, body):
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "cookie", "connection")}

@@ -1,20 +1,42 @@
+from unittest.mock import patch
+
 import requests
 from odoo import Command
+from odoo.addons.bus.models.bus import dispatch, hashable
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+from odoo.sql_db import TestCursor
 
 from .common import CashKeeperHttpCommon
 
 
+def _commit_and_deliver(original):
+    """TestCursor.commit that also tells the websockets of the channels it notified, as the bus's
+    NOTIFY does after a real commit (Odoo's tests never commit, so nothing would be delivered)."""
+
+    def commit(cursor):
+        channels = list(cursor.postcommit.data.get("bus.bus.channels", ()))
+        original(cursor)
+        for channel in channels:
+            for websocket in list(dispatch._channels_to_ws.get(hashable(channel), ())):
+                websocket.trigger_notification_dispatching()
+
+    return commit
+
+
 class CashKeeperAgentCommon(CashKeeperHttpCommon):
-    """The "Shop" config with a cloud-mode CashKeeper method served by agent "Shop A"."""
+    """The "Shop" config with a cloud-mode CashKeeper method served by agent "Shop A". Odoo's bus
+    websocket is served (as Odoo's own bus tests do) and delivers what a request commits."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["ir.config_parameter"].sudo().set_param("pos_cashkeeper.agent_poll_wait", "2")
+        cls.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
+        cls.startClassPatcher(patch.object(TestCursor, "commit", _commit_and_deliver(TestCursor.commit)))
+        cls.env["ir.config_parameter"].sudo().set_param("pos_cashkeeper.agent_heartbeat", "2")
         cls.agent = cls.env["pos.cashkeeper.agent"].create({"name": "Shop A"})
         cls.agent_key = cls.api_key(cls.agent)
         cls.cloud_method = cls.make_cashkeeper_method(
-            name="CashKeeper cloud", cashkeeper_use_agent=True, cashkeeper_agent_id=cls.agent.id,
+            name="CashKeeper cloud", cashkeeper_agent_id=cls.agent.id,
             cashkeeper_host=False)
         cls.main_pos_config.write({"payment_method_ids": [Command.link(cls.cloud_method.id)]})
 
@@ -25,6 +47,8 @@ class CashKeeperAgentCommon(CashKeeperHttpCommon):
     def agent_rpc(self, call, key=None, timeout=30, **params):
         """POST /pos_cashkeeper/agent/<call> the way the agent does (no session, Bearer key)."""
         self.env.flush_all()
+        if call == "poll":
+            params = {"protocol": 2, **params}  # the agent's protocol
         response = requests.post(
             f"{self.base_url()}/pos_cashkeeper/agent/{call}",
             json={"jsonrpc": "2.0", "method": "call", "id": 1, "params": params},
@@ -39,5 +63,5 @@ class CashKeeperAgentCommon(CashKeeperHttpCommon):
         return body["result"], None
 
     def say_online(self, agent=None, key=None):
-        return self.agent_rpc("poll", key=key, version="test", wait=0,
+        return self.agent_rpc("poll", key=key, version="test",
                               ckmonitor={"reachable": True, "endpoint": f"127.0.0.1:{self.sim.port}"})

@@ -1,16 +1,15 @@
-import threading
+import json
 import time
 from decimal import Decimal
 
-import psycopg2
-from odoo import Command, sql_db
+from odoo import Command
 from odoo.addons.pos_cashkeeper.ckfast import (
     CKFastClient,
     CKMonitorUnreachable,
     TicketConflict,
     error_to_dict,
 )
-from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_agent import POLL_LOCK
+from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_agent import WAKE
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -55,7 +54,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.assertFalse(error)
         self.assertEqual((result["state"], result["message"]), ("new", False))
         self.assertEqual(self.sim.requests, [])  # Odoo never talks to the drawer in cloud mode
-        polled, _ = self.agent_rpc("poll", version="test", wait=0, known={})
+        polled, _ = self.agent_rpc("poll", version="test")
         self.assertEqual(polled["tickets"], [{"ticket": result["ticket"], "state": "new", "attempts": 0}])
         answer, error = self.claim_and_send(result["ticket"])
         self.assertFalse(error)
@@ -70,49 +69,50 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.assertEqual(self.report_status(result["ticket"])[0]["state"], "paid")
         self.assertEqual(len(self.sim.tickets()), 1)
 
-    def test_held_poll_answers_as_soon_as_a_ticket_is_started(self):
-        answers = []
-
-        def poll():
-            started = time.monotonic()
-            answers.append((self.agent_rpc("poll", version="test", wait=30, known={})[0], time.monotonic() - started))
-
-        thread = threading.Thread(target=poll)
-        thread.start()
-        time.sleep(0.5)
-        result, _, _ = self.start()
-        thread.join(10)
-        polled, seconds = answers[0]
-        self.assertEqual([t["ticket"] for t in polled["tickets"]], [result["ticket"]])
-        self.assertLess(seconds, 2)  # the server's limit here is 2 s: it answered on the change, not on time
-
-    def test_poll_waits_while_nothing_changes(self):
-        result, _, _ = self.start()
+    def test_poll_answers_at_once_with_the_agents_secret_channel(self):
+        self.start()
         started = time.monotonic()
-        polled, _ = self.agent_rpc("poll", version="test", wait=30, known={result["ticket"]: "new"})
-        self.assertGreaterEqual(time.monotonic() - started, 1.9)  # held until the 2 s limit
-        self.assertEqual(polled["wait"], 2)
+        polled, error = self.agent_rpc("poll", version="test")
+        self.assertFalse(error)
+        self.assertLess(time.monotonic() - started, 1.5)  # never held: an idle agent costs no worker
+        channel = polled["channel"]
+        self.assertEqual(channel, self.agent._bus_channel())
+        self.assertRegex(channel, r"^pos_cashkeeper\.agent\.[A-Za-z0-9_-]{43}$")  # 256 random bits
+        self.assertEqual((polled["wake"], polled["heartbeat"], polled["protocol"]), (WAKE, 2, 2))
+        other = self.env["pos.cashkeeper.agent"].create({"name": "Other"})
+        self.assertNotEqual(other._bus_channel(), channel)
+        # A new key, a revoked key or an archived agent: a new channel, the old name hears nothing.
+        self.agent.action_generate_api_key()
+        self.assertNotEqual(self.agent._bus_channel(), channel)
+        renewed = self.agent._bus_channel()
+        self.agent.action_revoke_api_keys()
+        self.assertNotEqual(self.agent._bus_channel(), renewed)
+        # Managers do not see it either: only the agent, through its poll.
+        self.assertNotIn("bus_secret", self.agent.with_user(self.pos_admin).fields_get())
 
-    def test_one_agent_key_holds_one_waiting_poll(self):
-        """While a poll of this agent waits (its lock held, as the held poll's own connection
-        does), another poll with the same key is answered at once instead of taking a worker."""
+    def test_a_change_wakes_the_agent_and_the_pos_with_no_data(self):
+        bus = self.env["bus.bus"].sudo()
+        seen = bus.search([]).ids
         result, _, _ = self.start()
-        known = {result["ticket"]: "new"}
-        _db, info = sql_db.connection_info_for(self.env.cr.dbname)
-        holder = psycopg2.connect(**info)
-        try:
-            holder.autocommit = True
-            holder.cursor().execute("SELECT pg_advisory_lock(%s, %s)", [POLL_LOCK, self.agent.id])
-            started = time.monotonic()
-            polled, error = self.agent_rpc("poll", version="test", wait=30, known=known)
-            self.assertFalse(error)
-            self.assertLess(time.monotonic() - started, 1.5)  # not held: another poll holds the key
-            self.assertEqual(polled["tickets"][0]["ticket"], result["ticket"])
-        finally:
-            holder.close()  # the held poll ends
-        started = time.monotonic()
-        self.agent_rpc("poll", version="test", wait=30, known=known)
-        self.assertGreaterEqual(time.monotonic() - started, 1.9)  # its turn to wait
+        self.env.cr.precommit.run()  # the bus rows of this transaction
+        sent = [(json.loads(n.channel)[1], json.loads(n.message)) for n in bus.search([("id", "not in", seen)])]
+        ours = [(channel, message) for channel, message in sent
+                if "CASHKEEPER" in message["type"] or channel.startswith("pos_cashkeeper")]
+        token = self.main_pos_config.access_token
+        self.assertEqual(ours, [
+            (self.agent._bus_channel(), {"type": WAKE, "payload": {}}),  # the agent: "poll now", nothing more
+            (token, {"type": f"{token}-CASHKEEPER_TICKET", "payload": {"ticket": result["ticket"]}}),
+        ])
+        ticket = self.env["pos.cashkeeper.ticket"].search([("name", "=", result["ticket"])])
+        self.assertNotIn(ticket.request, json.dumps(sent))
+
+    def test_an_old_agent_is_told_to_upgrade(self):
+        """An agent of protocol 1 expects its poll to be held: answered at once it would poll
+        without pause. It gets a clear refusal, which it logs and backs off on."""
+        polled, error = self.agent_rpc("poll", version="18.0.1.0.0", protocol=1, wait=25, known={})
+        self.assertIsNone(polled)
+        self.assertIn("too old for this Odoo", error)
+        self.assertIn("18.0.1.0.0", error)
 
     def test_second_claim_counts_as_resend_and_already_exists_is_ours(self):
         """The agent restarted after sending C but before reporting: the same id again, and
@@ -177,7 +177,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
 
     def test_offline_agent_refuses_new_payments_and_warns_on_open_ones(self):
         result, _, line = self.start()
-        self.agent_rpc("poll", version="test", wait=0, bye=True)  # graceful stop
+        self.agent_rpc("poll", version="test", bye=True)  # graceful stop
         status, _ = self.cloud_status(line)
         self.assertIn("agent of this shop (Shop A) is offline", status["message"])
         self.assertEqual(status["state"], "new")
@@ -187,11 +187,11 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.assertFalse(self.cloud_status(line)[0]["message"])
 
     def test_a_poll_sent_before_goodbye_does_not_revive_the_agent(self):
-        self.agent_rpc("poll", version="test", instance="run1", wait=0, bye=True)
-        self.agent_rpc("poll", version="test", instance="run1", wait=0)  # late, from the stopped process
+        self.agent_rpc("poll", version="test", instance="run1", bye=True)
+        self.agent_rpc("poll", version="test", instance="run1")  # late, from the stopped process
         self.agent.invalidate_recordset()
         self.assertEqual(self.agent.status, "offline")
-        self.agent_rpc("poll", version="test", instance="run2", wait=0)  # the restarted process
+        self.agent_rpc("poll", version="test", instance="run2")  # the restarted process
         self.agent.invalidate_recordset()
         self.assertEqual(self.agent.status, "online")
 
@@ -201,7 +201,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         self.assertIn(f"CKMonitor at 127.0.0.1:{self.sim.port} reachable", self.cloud_method.cashkeeper_agent_status)
         action = self.cloud_method.action_cashkeeper_test_connection()
         self.assertEqual(action["params"]["type"], "success")
-        self.agent_rpc("poll", version="test", wait=0, bye=True)
+        self.agent_rpc("poll", version="test", bye=True)
         self.agent.invalidate_recordset()
         self.assertEqual(self.agent.status, "offline")
         self.assertEqual(self.cloud_method.action_cashkeeper_test_connection()["params"]["type"], "danger")
@@ -252,7 +252,8 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
 
     def test_method_cannot_be_rerouted_under_an_open_ticket(self):
         self.start()
-        for values in ({"cashkeeper_use_agent": False, "cashkeeper_host": "10.0.0.9"},
+        for values in ({"cashkeeper_use_agent": False, "cashkeeper_host": "10.0.0.9"},  # the toggle clears the agent
+                       {"cashkeeper_agent_id": False, "cashkeeper_host": "10.0.0.9"},
                        {"cashkeeper_agent_id": self.env["pos.cashkeeper.agent"].create({"name": "Other"}).id}):
             with self.assertRaisesRegex(UserError, "may still take cash"):
                 self.cloud_method.write(values)
@@ -289,14 +290,14 @@ class TestCashKeeperAgentAuth(CashKeeperAgentCommon):
 
     def test_wrong_key_is_refused(self):
         for key in ("0" * 40, self.agent_key[:-1] + ("0" if self.agent_key[-1] != "0" else "1")):
-            result, error = self.agent_rpc("poll", key=key, wait=0)
+            result, error = self.agent_rpc("poll", key=key)
             self.assertIsNone(result)
             self.assertIn("Invalid apikey", error)
 
     def test_key_of_a_user_without_the_agent_group_is_refused(self):
         manager = new_test_user(self.env, "ck_manager", groups="point_of_sale.group_pos_manager")
         key = self.env["res.users.apikeys"].with_user(manager).sudo()._generate(None, "test", None)
-        for call, params in (("poll", {"wait": 0}), ("claim", {"ticket": self.ticket_b}),
+        for call, params in (("poll", {}), ("claim", {"ticket": self.ticket_b}),
                              ("report", {"ticket": self.ticket_b, "command": "S", "reply": "OK|OK"})):
             result, error = self.agent_rpc(call, key=key, **params)
             self.assertIsNone(result)
@@ -304,9 +305,9 @@ class TestCashKeeperAgentAuth(CashKeeperAgentCommon):
         self.assertEqual(self.ticket(self.ticket_b).state, "new")
 
     def test_agent_sees_and_touches_only_its_own_methods_tickets(self):
-        polled, _ = self.agent_rpc("poll", wait=0)
+        polled, _ = self.agent_rpc("poll")
         self.assertEqual(polled["tickets"], [])
-        polled_b, _ = self.agent_rpc("poll", key=self.key_b, wait=0)
+        polled_b, _ = self.agent_rpc("poll", key=self.key_b)
         self.assertEqual([t["ticket"] for t in polled_b["tickets"]], [self.ticket_b])
         for call, params in (("claim", {}), ("report", {"command": "S", "reply": "OK|OK"})):
             result, error = self.agent_rpc(call, ticket=self.ticket_b, **params)
@@ -336,6 +337,6 @@ class TestCashKeeperAgentAuth(CashKeeperAgentCommon):
 
     def test_archived_agent_is_refused(self):
         self.agent_b.active = False  # also revokes its keys
-        result, error = self.agent_rpc("poll", key=self.key_b, wait=0)
+        result, error = self.agent_rpc("poll", key=self.key_b)
         self.assertIsNone(result)
         self.assertIn("Invalid apikey", error)

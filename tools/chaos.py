@@ -1,6 +1,6 @@
 """Chaos run: many CashKeeper payments through the real controller while faults are injected.
 
-    tools/dev chaos [--payments 200] [--fault-rate 0.3] [--concurrency 4] [--db NAME] [--seed N]
+    tools/dev chaos [--payments 200] [--fault-rate 0.3] [--concurrency 4] [--db NAME] [--seed N] [--cloud]
 
 Starts an Odoo server (threaded, so requests really run concurrently) on a database with
 pos_cashkeeper installed (a new one unless --db is given), an in-process CKMonitor simulator, and
@@ -16,6 +16,12 @@ request, with probability --fault-rate, one fault is injected:
   Odoo side:      odoo_restart (the server stops and starts again while the drawer keeps taking
                   cash; at most --restarts times). Cashiers keep retrying while Odoo is down,
                   as the POS does.
+
+--cloud: the same through the real on-site agent (agent/) on Odoo as it runs in production
+(prefork, 2 workers, nginx in front, the agent listening on Odoo's bus websocket). Odoo-side
+faults there: odoo_restart (workers and websocket worker restart: the agent's websocket drops,
+its calls fail meanwhile) and ws_drop (nginx restarts: every connection, the websocket included,
+is cut).
 
 A cashier whose line completed syncs its order as the POS does (pos.order.sync_from_ui), except
 when the POS "crashes" first (pos_crash: that cash must end up flagged), and sometimes a forged
@@ -55,14 +61,16 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from odoo_harness import Odoo  # noqa: E402
+from odoo_harness import Nginx, Odoo, start_agent  # noqa: E402
 
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
 SIM_FAULTS = ["refuse", "reset", "close", "delay", "garbage", "half", "silent", "forget"]
 POS_FAULTS = ["double_start", "two_tabs", "network_drop", "pos_crash", "forged_order"]
 SERVER_FAULTS = ["odoo_restart"]
+CLOUD_FAULTS = ["ws_drop"]
 FINAL = {"paid", "cancelled", "failed", "anomaly", "paid_after_abandon"}
+OPEN = ("new", "queued", "pending", "abandoned")
 
 SETUP = """
 import json
@@ -90,6 +98,29 @@ print("CHAOS-SETUP " + json.dumps({{"method": method.id, "sessions": sessions, "
                                                   for s in sessions]}}))
 """
 
+# Cloud mode: two more tills pay with a method served by an on-site agent.
+CLOUD_SETUP = """
+import json
+company = env.ref("base.user_admin").company_id
+journal = env["account.journal"].search([("code", "=", "CKX"), ("company_id", "=", company.id)], limit=1)
+agent = env["pos.cashkeeper.agent"].create({{"name": "Chaos shop"}})
+key = agent.action_generate_api_key()["context"]["default_key"]
+method = env["pos.payment.method"].create({{
+    "name": "CashKeeper chaos cloud", "journal_id": journal.id, "payment_method_type": "terminal",
+    "use_payment_terminal": "cashkeeper", "cashkeeper_agent_id": agent.id, "company_id": company.id,
+}})
+sessions = []
+for name in ("Chaos cloud A", "Chaos cloud B"):
+    config = env["pos.config"].create({{"name": name, "payment_method_ids": [(6, 0, method.ids)]}})
+    config.with_user(env.ref("base.user_admin")).open_ui()
+    config.current_session_id.set_opening_control(0, "")
+    sessions.append(config.current_session_id.id)
+env.cr.commit()
+print("CHAOS-CLOUD " + json.dumps({{"method": method.id, "key": key, "sessions": sessions,
+                                   "pricelists": [env["pos.session"].browse(s).config_id.pricelist_id.id
+                                                  for s in sessions]}}))
+"""
+
 RECONCILE = """
 import json
 from datetime import timedelta
@@ -111,8 +142,10 @@ print("CHAOS-LEDGER " + json.dumps({{
 
 
 class Run:
-    def __init__(self, args, odoo, sim, setup):
-        self.args, self.odoo, self.sim = args, odoo, sim
+    def __init__(self, args, odoo, sim, setup, proxy=None):
+        self.args, self.odoo, self.sim, self.proxy = args, odoo, sim, proxy
+        self.url = proxy.url if proxy else odoo.url  # the tills go through nginx in cloud mode
+        self.odoo_args = ("--workers=2",) if proxy else ()
         self.method, self.sessions, self.product = setup["method"], setup["sessions"], setup["product"]
         self.pricelists = dict(zip(setup["sessions"], setup["pricelists"], strict=True))
         self.forged_accepted = []  # forged orders Odoo saved (must stay empty)
@@ -150,15 +183,20 @@ class Run:
         with self.lock:
             if self.rng.random() >= self.args.fault_rate:
                 return None
-            restarts_left = self.faults["odoo_restart"] < self.args.restarts
-            kind = self.rng.choice(SIM_FAULTS + POS_FAULTS + (SERVER_FAULTS if restarts_left else []))
+            restarts_left = self.faults["odoo_restart"] + self.faults["ws_drop"] < self.args.restarts
+            server = SERVER_FAULTS + (CLOUD_FAULTS if self.proxy else [])
+            kind = self.rng.choice(SIM_FAULTS + POS_FAULTS + (server if restarts_left else []))
             self.faults[kind] += 1
         if kind in POS_FAULTS:
             return kind
         if kind == "odoo_restart":
             with self.restart_lock:
                 self.odoo.stop()
-                self.odoo.start()
+                self.odoo.start(*self.odoo_args)
+            return None
+        if kind == "ws_drop":
+            with self.restart_lock:
+                self.proxy.restart()
             return None
         if kind == "forget":
             if line_ticket:
@@ -178,13 +216,15 @@ class Run:
         deadline = time.monotonic() + 90
         while True:
             try:
-                response = http.post(f"{self.odoo.url}{path}", timeout=30, json={
+                response = http.post(f"{self.url}{path}", timeout=30, json={
                     "jsonrpc": "2.0", "method": "call", "id": 1, "params": params})
-                break
+                if response.status_code not in (502, 503, 504):  # nginx: Odoo is restarting
+                    break
             except requests.ConnectionError:  # Odoo restarting: the POS keeps trying
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Odoo did not answer {path} for 90 s")
+            time.sleep(0.3)
         body = response.json()
         if "error" in body:
             raise RuntimeError(body["error"]["data"]["message"])
@@ -192,7 +232,7 @@ class Run:
 
     def cashier(self):
         http = requests.Session()
-        auth = http.post(f"{self.odoo.url}/web/session/authenticate", timeout=30, json={
+        auth = http.post(f"{self.url}/web/session/authenticate", timeout=30, json={
             "jsonrpc": "2.0", "params": {"db": self.odoo.db, "login": "admin", "password": "chaos"}}).json()
         if "error" in auth:
             sys.exit(f"chaos: login failed: {auth['error']}")
@@ -265,7 +305,7 @@ class Run:
                 result = next((r for r in results if isinstance(r, dict)), result)
             elif fault == "network_drop":
                 with contextlib.suppress(requests.RequestException):  # the answer is lost on its way back
-                    http.post(f"{self.odoo.url}/pos_cashkeeper/payment/status", timeout=0.001,
+                    http.post(f"{self.url}/pos_cashkeeper/payment/status", timeout=0.001,
                               json={"jsonrpc": "2.0", "method": "call",
                                     "params": {"payment_method_id": self.method, **params}})
             else:
@@ -290,6 +330,20 @@ class Run:
                     self.forged_accepted.append(line)
         if fault != "pos_crash":  # the POS crashed before syncing: the cash must be flagged
             self.sync_order(http, session, order_uuid, line, amount)
+
+    def wait_settled(self, timeout=60):
+        """Until no ticket of the method may still take cash (or ``timeout``): the agent's last reports."""
+        http = requests.Session()
+        http.post(f"{self.url}/web/session/authenticate", timeout=30, json={
+            "jsonrpc": "2.0", "params": {"db": self.odoo.db, "login": "admin", "password": "chaos"}})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = self.rpc(http, "/web/dataset/call_kw/pos.cashkeeper.ticket/search_count", {
+                "model": "pos.cashkeeper.ticket", "method": "search_count", "kwargs": {},
+                "args": [[("payment_method_id", "=", self.method), ("state", "in", list(OPEN))]]})
+            if not count:
+                return
+            time.sleep(0.5)
 
     @staticmethod
     def concurrently(fn, n):
@@ -341,7 +395,7 @@ def reconcile(run, books, log):
                 and t["name"] not in said_paid]
     unbacked += [f"line:{line}" for line in run.pos_paid if not any(
         t["line"] == line and t["state"] == "paid" for t in ledger)]
-    stuck = [t["name"] for t in ledger if t["state"] in ("new", "queued", "pending", "abandoned")]
+    stuck = [t["name"] for t in ledger if t["state"] in OPEN]
     payments = {p["id"]: p for p in books["payments"] if p["order_state"] not in ("draft", "cancel")}
     unbooked = [t["name"] for t in ledger if t["state"] in ("paid", "paid_after_abandon") and not t["on_no_order"]
                 and not (t["payment"] in payments and abs(payments[t["payment"]]["amount"] - t["amount"]) < 0.005)]
@@ -381,31 +435,22 @@ def print_report(run, books, problems, elapsed):
               f"POS {run.lines.get(row['line'], ('', '?'))[1]}; CKMonitor saw {', '.join(seen)}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--payments", type=int, default=200)
-    parser.add_argument("--fault-rate", type=float, default=0.3)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--restarts", type=int, default=1, help="Odoo restarts to inject at most (default 1)")
-    parser.add_argument("--db", help="existing database with pos_cashkeeper installed (default: a new one)")
-    parser.add_argument("--data-dir", help="Odoo data dir of --db")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args()
-    args.seed = args.seed if args.seed is not None else random.randrange(10**6)
-
-    tmp = Path(tempfile.mkdtemp(prefix="ck-chaos-"))
-    log = tmp / "odoo.log"
-    db = args.db or f"ck_chaos_{os.getpid()}"
-    odoo = Odoo(db, args.data_dir or tmp / "data", log)
-    print(f"chaos: seed {args.seed}, {args.payments} payments, fault rate {args.fault_rate}, "
-          f"{args.concurrency} cashiers, up to {args.restarts} Odoo restart(s); log {log}", flush=True)
-    if not args.db:
-        print(f"chaos: creating database {db} (about a minute)", flush=True)
-        odoo.install()
+def play(args, odoo, tmp):
+    """Set up, start Odoo (and in cloud mode nginx and the agent), let the cashiers pay, settle
+    the drawer, stop everything, read the books. Returns (run, books, seconds)."""
     with Simulator(port=0, pay_after=None) as sim:
         setup = odoo.shell(SETUP.format(port=sim.port), "CHAOS-SETUP")
-        odoo.start()
-        run = Run(args, odoo, sim, setup)
+        proxy = agent = None
+        if args.cloud:
+            cloud = odoo.shell(CLOUD_SETUP.format(), "CHAOS-CLOUD")
+            setup.update(method=cloud["method"], sessions=cloud["sessions"], pricelists=cloud["pricelists"])
+            odoo.start("--workers=2")
+            proxy = Nginx(odoo)
+            agent = start_agent(proxy.url, cloud["key"], sim.port, tmp / "agent.log", database=odoo.db,
+                                ckmonitor_connect_timeout=0.5, ckmonitor_read_timeout=0.5, status_interval=0.1)
+        else:
+            odoo.start()
+        run = Run(args, odoo, sim, setup, proxy)
         stop = threading.Event()
         drawer = threading.Thread(target=run.drawer, args=(stop,), daemon=True)
         drawer.start()
@@ -419,8 +464,40 @@ def main():
         stop.set()
         sim.clear_faults()
         sim.settle_all(TicketState.PAID)  # customers who paid after the cashier gave up
+        if agent:
+            run.wait_settled()  # the agent reports what the drawer did since
+            agent.terminate()
+            agent.wait(30)
+            proxy.stop()
         odoo.stop()
         books = odoo.shell(RECONCILE.format(method=setup["method"]), "CHAOS-LEDGER")
+    return run, books, elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--payments", type=int, default=200)
+    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--restarts", type=int, default=1, help="Odoo restarts to inject at most (default 1)")
+    parser.add_argument("--db", help="existing database with pos_cashkeeper installed (default: a new one)")
+    parser.add_argument("--data-dir", help="Odoo data dir of --db")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--cloud", action="store_true", help="through the on-site agent, Odoo behind nginx")
+    args = parser.parse_args()
+    args.seed = args.seed if args.seed is not None else random.randrange(10**6)
+
+    tmp = Path(tempfile.mkdtemp(prefix="ck-chaos-"))
+    log = tmp / "odoo.log"
+    db = args.db or f"ck_chaos_{os.getpid()}"
+    odoo = Odoo(db, args.data_dir or tmp / "data", log)
+    print(f"chaos: seed {args.seed}, {args.payments} payments, fault rate {args.fault_rate}, "
+          f"{args.concurrency} cashiers, up to {args.restarts} Odoo restart(s)"
+          f"{', cloud mode (agent, nginx, 2 workers)' if args.cloud else ''}; log {log}", flush=True)
+    if not args.db:
+        print(f"chaos: creating database {db} (about a minute)", flush=True)
+        odoo.install()
+    run, books, elapsed = play(args, odoo, tmp)
     if not args.db:
         subprocess.run(["dropdb", "--if-exists", db], check=False)
     problems = reconcile(run, books, log)

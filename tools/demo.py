@@ -82,7 +82,7 @@ if {cloud}:  # cloud mode: an agent, a method that goes through it, and a fresh 
     if not cloud and not config.current_session_id:
         cloud = env["pos.payment.method"].create({{
             "name": "CashKeeper (cloud)", "journal_id": journal.id, "payment_method_type": "terminal",
-            "use_payment_terminal": "cashkeeper", "cashkeeper_use_agent": True, "cashkeeper_agent_id": agent.id,
+            "use_payment_terminal": "cashkeeper", "cashkeeper_agent_id": agent.id,
             "cashkeeper_id_caja": "1",
         }})
         config.payment_method_ids |= cloud

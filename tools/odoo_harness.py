@@ -1,14 +1,17 @@
 """What the tools share to run Odoo: the odoo-bin command line (the Odoo tree, interpreter and
 addons folder tools/dev exported, the environment's PostgreSQL settings) and a small server
-harness (install, shell scripts, start/stop) for the chaos run and the benchmark, and the
-on-site agent's launcher (demo, benchmark, screenshots)."""
+harness (install, shell scripts, start/stop, nginx in front as Odoo's deployment documentation
+sets it up) for the chaos run and the benchmark, and the on-site agent's launcher (demo,
+benchmark, screenshots)."""
 
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +58,7 @@ class Odoo:
     def __init__(self, db, data_dir, log):
         self.db, self.data_dir, self.log = db, data_dir, log
         self.port = free_port()
+        self.gevent_port = free_port()
         self.proc = None
 
     def cmd(self, *args, command=()):
@@ -78,7 +82,7 @@ class Odoo:
         """Serve on a free port (threaded; pass e.g. ``--workers=2`` for prefork)."""
         log = open(self.log, "a")  # noqa: SIM115 - kept open for the server's lifetime
         self.proc = subprocess.Popen(self.cmd(f"--http-port={self.port}", "--http-interface=127.0.0.1",
-                                              f"--gevent-port={free_port()}", f"--db-filter=^{self.db}$", *args),
+                                              f"--gevent-port={self.gevent_port}", f"--db-filter=^{self.db}$", *args),
                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -103,3 +107,89 @@ class Odoo:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
+
+
+# Odoo's documented nginx set-up for a multi-worker server: /websocket to the gevent port with
+# the upgrade headers, everything else to the HTTP workers.
+NGINX_CONF = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    upstream odoo {{ server 127.0.0.1:{http}; keepalive 16; }}
+    upstream odoochat {{ server 127.0.0.1:{gevent}; }}
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_read_timeout 720s; proxy_connect_timeout 720s; proxy_send_timeout 720s;
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Real-IP $remote_addr;
+        location /websocket {{
+            proxy_pass http://odoochat;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+        location / {{
+            proxy_pass http://odoo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx (Debian's) in front of an Odoo started with workers: ``url`` is what agents and
+    clients use, as in production."""
+
+    def __init__(self, odoo):
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            sys.exit("nginx is missing (the benchmark runs Odoo behind it, as in production). "
+                     "Fix: sudo apt-get install nginx")
+        self.prefix = Path(tempfile.mkdtemp(prefix="ck-nginx-"))
+        self.port = free_port()
+        self.conf = self.prefix / "nginx.conf"
+        self.conf.write_text(NGINX_CONF.format(prefix=self.prefix, http=odoo.port, gevent=odoo.gevent_port,
+                                               port=self.port))
+        self.binary = binary
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-e",
+                                      str(self.prefix / "error.log"), "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # both Odoo's workers and its websocket worker answer
+            try:
+                if all(requests.get(f"{self.url}{path}", timeout=2).ok for path in ("/web/login", "/websocket/health")):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        sys.exit(f"nginx or Odoo's websocket worker did not start; see {self.prefix / 'error.log'}")
+
+    def restart(self):
+        """Every connection through it is cut (websockets included), as a proxy reload or a network blip does."""
+        self.stop()
+        self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

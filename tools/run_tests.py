@@ -182,15 +182,19 @@ def suite_pytest_odoo(results, db, data_dir, tmp):
 
 
 def suite_chaos(results, db, data_dir, logs):
-    log = logs / "chaos.log"
-    proc = run([PY, REPO / "tools" / "chaos.py", "--payments", str(CHAOS_PAYMENTS), "--db", db,
-                "--data-dir", data_dir], log)
-    text = Path(log).read_text(errors="replace")
-    summary = [line for line in text.splitlines() if line.startswith((
-        "payments", "lost", "doubled", "unbacked", "stuck", "unbooked", "invented", "log errors", "flagged", "chaos:"))]
-    print("\n".join("   " + line for line in summary))
-    ok = proc.returncode == 0
-    results.add("chaos", int(ok), int(not ok), f"{CHAOS_PAYMENTS} payments with faults; log {log}")
+    for mode, extra in (("", []), ("cloud", ["--cloud"])):
+        log = logs / f"chaos{'-' + mode if mode else ''}.log"
+        proc = run([PY, REPO / "tools" / "chaos.py", "--payments", str(CHAOS_PAYMENTS), "--db", db,
+                    "--data-dir", data_dir, *extra], log)
+        text = Path(log).read_text(errors="replace")
+        summary = [line for line in text.splitlines() if line.startswith((
+            "payments", "lost", "doubled", "unbacked", "stuck", "unbooked", "invented", "log errors", "flagged",
+            "chaos:"))]
+        print("\n".join("   " + line for line in summary))
+        ok = proc.returncode == 0
+        what = "through the on-site agent, Odoo behind nginx" if mode else "on-premise"
+        results.add(f"chaos{' ' + mode if mode else ''}", int(ok), int(not ok),
+                    f"{CHAOS_PAYMENTS} payments with faults, {what}; log {log}")
 
 
 def suite_bench(results, db, data_dir, logs):

@@ -56,7 +56,7 @@ agent = env["pos.cashkeeper.agent"].create({{"name": "Shop Barcelona", "company_
 key = agent.action_generate_api_key()["context"]["default_key"]
 env["pos.payment.method"].create({{
     "name": "CashKeeper (cloud)", "journal_id": method.journal_id.id, "payment_method_type": "terminal",
-    "use_payment_terminal": "cashkeeper", "cashkeeper_use_agent": True, "cashkeeper_agent_id": agent.id,
+    "use_payment_terminal": "cashkeeper", "cashkeeper_agent_id": agent.id,
     "cashkeeper_id_caja": "1", "cashkeeper_terminal": "TPV2", "company_id": config.company_id.id,
 }})
 env.cr.commit()

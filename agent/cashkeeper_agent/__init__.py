@@ -4,4 +4,4 @@ Outbound only: long-polls Odoo for new drawer tickets, sends them to CKMonitor w
 and reports CKMonitor's answers back. The contract with Odoo is agent/PROTOCOL.md.
 """
 
-__version__ = "18.0.1.0.0"
+__version__ = "18.0.1.1.0"

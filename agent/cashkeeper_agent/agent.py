@@ -1,8 +1,9 @@
 """The agent's two loops (agent/PROTOCOL.md).
 
-* inbox: long-polls Odoo with the agent's view of the open tickets; for each "new" ticket it
-  claims it (Odoo counts the attempt first), sends ``C`` to CKMonitor and reports the answer.
-  A C report Odoo could not receive is kept and sent again before anything else.
+* inbox: polls Odoo for the open tickets whenever Odoo's bus wakes it (bus.py), and every
+  heartbeat; for each "new" ticket it claims it (Odoo counts the attempt first), sends ``C`` to
+  CKMonitor and reports the answer. A C report Odoo could not receive is kept and sent again
+  before anything else. Without the bus websocket it polls every ``fallback_interval``.
 * drawer: every ``status_interval`` asks CKMonitor ``S`` about each open ticket past "new" and
   reports only what changed; when nothing is open it pings CKMonitor now and then, so every
   poll tells Odoo whether the drawer answers.
@@ -16,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ckfast import (
     CKFastClient,
@@ -28,6 +30,7 @@ from ckfast import (
 )
 
 from . import __version__
+from .bus import BusListener
 from .odoo import OdooAuthError, OdooClient, OdooError, OdooUnavailable
 
 _logger = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ C_RETRY_WAIT = 5.0  # after a C that CKMonitor did not take, poll again (and re-
 STOP_GRACE = 10.0  # seconds a stop waits for a C or a report in flight
 BYE_TIMEOUT = 5.0  # seconds for the last reports and the goodbye poll
 FINAL_MEMORY = 600.0  # seconds a ticket Odoo called final is ignored in (possibly stale) poll answers
+CREATE_AT_ONCE = 4  # new tickets claimed and sent in parallel
 
 
 class Backoff:
@@ -119,12 +123,17 @@ class Agent:
         self.watcher = CKFastClient(host, port, retries=0, **timeouts)  # S and ping: asked again soon anyway
         self.endpoint = config.ckmonitor_endpoint
         self.fixed_interval = config.fixed_interval
+        self.wake = threading.Event()  # set by the bus: poll Odoo now
         self.backoff_base, self.backoff_max, self.ping_every = backoff_base, backoff_max, ping_every
         self.c_retry_wait = c_retry_wait
         self._rng = rng or random.Random()
         self.stop_event = threading.Event()
         self.connected = threading.Event()  # set by the first poll Odoo answers
         self.link = OdooLink(config.odoo_url, self.stop_event)
+        self.bus = None if self.fixed_interval else BusListener(
+            config.odoo_url, cookie=self.odoo.cookie_header, on_wake=lambda _payloads: self.wake.set(),
+            stop=self.stop_event, verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file,
+            wake_type="pos_cashkeeper.wake")
         self.agent_name = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -139,7 +148,6 @@ class Agent:
         self._ckmonitor_known = None  # True/False once known, for "unreachable"/"back" log lines
         self._last_exchange = float("-inf")  # monotonic time of CKMonitor's last answer or fault
         self._retry_soon = False
-        self._handshake = True  # the first poll after a start or an outage answers at once
         self._threads = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -183,9 +191,11 @@ class Agent:
         for params in list(self._pending):
             _logger.warning("ticket %s: Odoo did not get the report of its C (%s); the next start claims it "
                             "again and CKMonitor recognises the resend", params["ticket"], _outcome_text(params))
+        if self.bus:
+            self.bus.close()
         try:
-            self.odoo.poll(version=__version__, known=self._known(), ckmonitor=self.reachability(), wait=0,
-                           bye=True, timeout=max(1.0, deadline - time.monotonic()))
+            self.odoo.poll(version=__version__, ckmonitor=self.reachability(), bye=True,
+                           timeout=max(1.0, deadline - time.monotonic()))
             _logger.info("told Odoo goodbye: the agent shows offline")
         except OdooError as e:
             _logger.warning("could not tell Odoo goodbye (%s): it shows the agent offline after its timeout", e)
@@ -217,10 +227,6 @@ class Agent:
             self._idle.notify_all()
 
     # -- shared state ------------------------------------------------------------------------
-    def _known(self):
-        with self._lock:
-            return {ticket: info["state"] for ticket, info in self._view.items()}
-
     def reachability(self):
         with self._lock:
             return dict(self._reachability)
@@ -264,7 +270,7 @@ class Agent:
     def _inbox_loop(self):
         backoff = Backoff(self.backoff_base, self.backoff_max, self._rng)
         self._ping()  # so that the first poll tells Odoo whether CKMonitor answers
-        resume = False
+        resume, heartbeat = False, self.config.poll_wait
         while not self.stop_event.is_set():
             try:
                 with self._report_lock:
@@ -272,31 +278,39 @@ class Agent:
                 if resume:  # new tickets of the last answer that an Odoo failure interrupted
                     self._create_new_tickets()
                     resume = False
+                self.wake.clear()  # a wake-up from here on brings another poll
                 answer = self._poll()
                 backoff.reset()
                 if self.stop_event.is_set():
                     return
                 self._apply_poll(answer)
+                if isinstance(answer.get("heartbeat"), int | float) and answer["heartbeat"] > 0:
+                    heartbeat = min(self.config.poll_wait, answer["heartbeat"])
+                if self.bus:
+                    self.bus.wake_type = answer.get("wake") or self.bus.wake_type
+                    self.bus.follow(answer.get("channel"))
                 self._create_new_tickets()
             except OdooError as e:
-                resume = self._handshake = True
+                resume = True
                 generation = self.link.failed(e)
                 self.link.pause(backoff.next(longest=isinstance(e, OdooAuthError)), generation)
                 continue
-            if self.fixed_interval:
-                self.stop_event.wait(self.fixed_interval)
+            self.wake.wait(self._next_poll_in(heartbeat))
+
+    def _next_poll_in(self, heartbeat):
+        """Seconds until the next poll unless woken: a heartbeat while the bus is heard, else the
+        short fallback interval (or the benchmark's fixed one)."""
+        if self.fixed_interval:
+            return self.fixed_interval
+        seconds = heartbeat if self.bus.listening else min(heartbeat, self.config.fallback_interval)
+        if self._retry_soon:  # a C failed: claim it again soon
+            self._retry_soon, seconds = False, min(seconds, self.c_retry_wait)
+        return seconds
 
     def _poll(self):
-        if self.fixed_interval or self._handshake:
-            wait = 0  # the handshake: "connected" (or "back") is known at once, not after a held poll
-        else:
-            wait = self.config.poll_wait
-            if self._retry_soon:  # a C failed: claim it again soon, not after a whole poll_wait
-                self._retry_soon, wait = False, min(wait, self.c_retry_wait)
-        answer = self.odoo.poll(version=__version__, known=self._known(), ckmonitor=self.reachability(), wait=wait)
+        answer = self.odoo.poll(version=__version__, ckmonitor=self.reachability())
         if not isinstance(answer, dict):
             raise OdooError(f"poll: unexpected answer {str(answer)[:80]!r}")
-        self._handshake = False
         back = self.link.ok()
         if not self.connected.is_set() or back:
             self.agent_name = answer.get("agent")
@@ -333,15 +347,26 @@ class Agent:
             _logger.debug("ticket %s is no longer open", ticket)
 
     def _create_new_tickets(self):
+        """Claim, send and report the new tickets, a few at a time (tills of a shop pressing Pay
+        together must not queue behind each other); raises the first Odoo failure."""
         with self._lock:
             new = [t for t, info in self._view.items() if info["state"] == "new" and t not in self._creating]
-        for ticket in new:
-            if not self._begin():
-                return
-            try:
-                self._create(ticket)
-            finally:
-                self._end()
+        if len(new) <= 1:
+            for ticket in new:
+                self._create_one(ticket)
+            return
+        with ThreadPoolExecutor(max_workers=CREATE_AT_ONCE, thread_name_prefix="ck-inbox") as pool:
+            futures = [pool.submit(self._create_one, ticket) for ticket in new]
+        for future in futures:
+            future.result()
+
+    def _create_one(self, ticket):
+        if not self._begin():
+            return
+        try:
+            self._create(ticket)
+        finally:
+            self._end()
 
     def _create(self, ticket):
         with self._lock:

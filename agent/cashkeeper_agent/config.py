@@ -40,6 +40,7 @@ SETTINGS = (
     Setting("ckmonitor", "connect_timeout", "CK_AGENT_CKMONITOR_CONNECT_TIMEOUT", float, 3.0),
     Setting("ckmonitor", "read_timeout", "CK_AGENT_CKMONITOR_READ_TIMEOUT", float, 5.0),
     Setting("agent", "poll_wait", "CK_AGENT_POLL_WAIT", float, 25.0),
+    Setting("agent", "fallback_interval", "CK_AGENT_FALLBACK_INTERVAL", float, 2.0),
     Setting("agent", "status_interval", "CK_AGENT_STATUS_INTERVAL", float, 0.25),
     Setting("agent", "fixed_interval", "CK_AGENT_FIXED_INTERVAL", float, 0.0),
     Setting("agent", "log_level", "CK_AGENT_LOG_LEVEL", str, "INFO"),
@@ -64,6 +65,7 @@ class Config:
     ckmonitor_connect_timeout: float = 3.0
     ckmonitor_read_timeout: float = 5.0
     poll_wait: float = 25.0
+    fallback_interval: float = 2.0
     status_interval: float = 0.25
     fixed_interval: float = 0.0
     log_level: str = "INFO"
@@ -185,6 +187,7 @@ def _validate(values, path, warnings):
         ("ckmonitor_connect_timeout", 0.01, 120),
         ("ckmonitor_read_timeout", 0.01, 120),
         ("poll_wait", 0.1, 300),
+        ("fallback_interval", 0.01, 60),
         ("status_interval", 0.01, 60),
     ):
         if not low <= values[name] <= high:
@@ -194,7 +197,7 @@ def _validate(values, path, warnings):
     if values["fixed_interval"]:
         warnings.append(
             f"fixed_interval = {values['fixed_interval']:g} s: benchmark baseline mode (polls every "
-            f"{values['fixed_interval']:g} s instead of a long-poll); do not use it in a shop"
+            f"{values['fixed_interval']:g} s instead of listening to Odoo's bus); do not use it in a shop"
         )
     level = values["log_level"].upper()
     if level not in LOG_LEVELS:

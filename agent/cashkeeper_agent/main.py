@@ -18,6 +18,7 @@ from ckfast import CKFastClient, CKFastProtocolError, CKMonitorTimeout, CKMonito
 
 from . import __version__
 from .agent import Agent
+from .bus import BusListener
 from .config import LOG_LEVELS, ConfigError, load_config
 from .odoo import OdooAuthError, OdooClient, OdooError, OdooUnavailable
 
@@ -49,11 +50,13 @@ def build_parser():
     group.add_argument("--ckmonitor-port", dest="ckmonitor_port", metavar="PORT", type=int,
                        help="CKMonitor port (16501)")
     group.add_argument("--poll-wait", dest="poll_wait", metavar="S", type=float,
-                       help="seconds Odoo may hold a poll (25; Odoo caps it)")
+                       help="longest seconds between two polls while nothing happens (25; Odoo may ask less)")
+    group.add_argument("--fallback-interval", dest="fallback_interval", metavar="S", type=float,
+                       help="seconds between polls while Odoo's bus websocket cannot be opened (2)")
     group.add_argument("--status-interval", dest="status_interval", metavar="S", type=float,
                        help="seconds between status questions to CKMonitor for an open ticket (0.25)")
     group.add_argument("--fixed-interval", dest="fixed_interval", metavar="S", type=float,
-                       help="benchmark baseline only: poll every S seconds instead of long-polling (0 = off)")
+                       help="benchmark baseline only: poll every S seconds instead of listening to the bus (0 = off)")
     group.add_argument("--log-level", dest="log_level", type=str.upper, choices=LOG_LEVELS, help="INFO by default")
     group.add_argument("--log-file", dest="log_file", metavar="PATH",
                        help="also log to this file (rotated at 5 MB, 5 kept); default: standard error only")
@@ -152,7 +155,7 @@ def check(config, out=print):
                       verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file)
     where = f"Odoo {config.odoo_url}" + (f" (database {config.odoo_database})" if config.odoo_database else "")
     try:
-        answer = odoo.poll(version=__version__, known={}, ckmonitor=reach, wait=0, bye=False)
+        answer = odoo.poll(version=__version__, ckmonitor=reach)
     except OdooAuthError as e:
         ok = False
         out(f"{where}: PROBLEM: the API key is refused ({e}). Generate a new key on the agent's form in Odoo.")
@@ -165,8 +168,14 @@ def check(config, out=print):
     else:
         tickets = (answer.get("tickets") or []) if isinstance(answer, dict) else []
         name = answer.get("agent") if isinstance(answer, dict) else "?"
-        out(f"{where}: ok, connected as agent {name!r}; {len(tickets)} open ticket(s); "
-            f"Odoo holds a poll up to {answer.get('wait', '?') if isinstance(answer, dict) else '?'} s")
+        out(f"{where}: ok, connected as agent {name!r}; {len(tickets)} open ticket(s)")
+        bus = BusListener(config.odoo_url, cookie=odoo.cookie_header, on_wake=lambda _payloads: None,
+                          stop=threading.Event(), verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file)
+        refusal = bus.probe()
+        out(f"Odoo's bus websocket {bus.url}: " + (
+            "ok, new work arrives at once" if refusal is None else
+            f"NOT available ({refusal}): the agent works, but polls Odoo every {config.fallback_interval:g} s "
+            "instead (see 'Odoo behind a proxy' in the agent's README)"))
     if config.warnings:
         out("warnings:")
         for warning in config.warnings:

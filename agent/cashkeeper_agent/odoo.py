@@ -23,7 +23,8 @@ import uuid
 
 from . import __version__
 
-CALL_TIMEOUT = 15.0  # seconds, for every call but a held poll (which gets its wait on top)
+CALL_TIMEOUT = 15.0  # seconds, for every call (Odoo answers each at once)
+PROTOCOL = 2  # of agent/PROTOCOL.md: polls answered at once, wake-ups on the bus
 # This process, for Odoo: a poll that was already on its way when the process said goodbye must
 # not show the agent online again.
 INSTANCE = uuid.uuid4().hex
@@ -80,17 +81,21 @@ class OdooClient:
         return f"OdooClient({self.url!r}, database={self.database!r})"
 
     # -- agent calls (agent/PROTOCOL.md) ---------------------------------------------------
-    def poll(self, *, version, known, ckmonitor, wait, bye=False, timeout=None):
-        """Heartbeat and long-poll. The HTTP timeout covers the server's hold plus 15 s."""
-        params = {"version": version, "instance": INSTANCE, "known": known, "ckmonitor": ckmonitor, "wait": wait,
+    def poll(self, *, version, ckmonitor, bye=False, timeout=CALL_TIMEOUT):
+        """Heartbeat; the answer lists the open tickets and names the agent's bus channel."""
+        params = {"protocol": PROTOCOL, "version": version, "instance": INSTANCE, "ckmonitor": ckmonitor,
                   "bye": bye}
-        return self.call("poll", params, timeout=wait + CALL_TIMEOUT if timeout is None else timeout)
+        return self.call("poll", params, timeout=timeout)
 
     def claim(self, ticket, timeout=CALL_TIMEOUT):
         return self.call("claim", {"ticket": ticket}, timeout=timeout)
 
     def report(self, params, timeout=CALL_TIMEOUT):
         return self.call("report", params, timeout=timeout)
+
+    def cookie_header(self):
+        """The session cookie that pins the database, for the bus websocket's handshake."""
+        return "; ".join(f"{c.name}={c.value}" for c in self.cookies if c.name == "session_id")
 
     # -- transport --------------------------------------------------------------------------
     def pin_database(self, timeout=CALL_TIMEOUT):

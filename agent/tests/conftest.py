@@ -25,6 +25,7 @@ from ckfast.simulator import Simulator  # noqa: E402
 # Fast settings: everything that waits, waits a fraction of a second.
 FAST = {
     "CK_AGENT_POLL_WAIT": "1",
+    "CK_AGENT_FALLBACK_INTERVAL": "0.1",
     "CK_AGENT_STATUS_INTERVAL": "0.05",
     "CK_AGENT_CKMONITOR_CONNECT_TIMEOUT": "0.5",
     "CK_AGENT_CKMONITOR_READ_TIMEOUT": "0.5",
@@ -48,7 +49,7 @@ def sim():
 
 @pytest.fixture
 def odoo():
-    fake = FakeOdoo(max_wait=1.0).start()
+    fake = FakeOdoo(heartbeat=1.0).start()
     yield fake
     fake.stop()
 

@@ -1,5 +1,11 @@
-"""A tiny real HTTP server speaking agent/PROTOCOL.md from memory, with Odoo's state rules for
-reports (models/pos_cashkeeper_agent.py ``_report``), and knobs to make it fail."""
+"""A tiny real HTTP server speaking the transport of agent/PROTOCOL.md, with knobs to make it fail.
+
+It has none of Odoo's rules: a ticket's state is whatever the test sets, or scripts (``moves``:
+this reply moves an open ticket to that state), and a report is recorded and answered with it.
+What Odoo does with the agent's claims and reports is tested against the real Odoo
+(tests/test_agent_api.py; the real agent process in the cloud tours and tests/test_agent_bus.py).
+Here: the agent's own behaviour, what it sends and when, through Odoo's faults. It serves no
+websocket: the agent polls on its fallback interval."""
 
 import json
 import threading
@@ -8,10 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ckfast import CKFastProtocolError, ReplyKind, error_from_dict, parse_reply
-
 OPEN_STATES = ("new", "queued", "pending", "abandoned")
-C_REPLIES = {ReplyKind.ADDED, ReplyKind.INVALID_ID, ReplyKind.ALREADY_EXISTS}
 
 
 def wait_until(predicate, timeout=5.0, step=0.01):
@@ -29,8 +32,6 @@ class Ticket:
     name: str
     state: str = "new"
     attempts: int = 0
-    queued: bool = False
-    last_error: object = None
     request: str = ""  # the C line Odoo stored; made from the name when empty
 
 
@@ -50,9 +51,11 @@ class RpcError(Exception):
 
 
 class FakeOdoo:
-    def __init__(self, api_key="test-api-key-0123456789", max_wait=2.0, agent_name="Test shop"):
-        self.api_key, self.max_wait, self.agent_name = api_key, max_wait, agent_name
+    def __init__(self, api_key="test-api-key-0123456789", heartbeat=1.0, agent_name="Test shop"):
+        self.api_key, self.heartbeat, self.agent_name = api_key, heartbeat, agent_name
         self.tickets = {}
+        # What "Odoo" answers, scripted by the test: {reply line: the open ticket's next state}.
+        self.moves = {}
         self.calls = []
         self.cond = threading.Condition()
         self.failures = {}  # call name -> [HTTP status, ...] answered (without applying) to the next calls
@@ -80,7 +83,7 @@ class FakeOdoo:
         return self
 
     def stop(self):
-        """Down: held polls are dropped without an answer, new connections refused."""
+        """Down: calls in progress are dropped without an answer, new connections refused."""
         with self.cond:
             self._closing = True
             self.cond.notify_all()
@@ -121,20 +124,12 @@ class FakeOdoo:
                 for t in self.tickets.values() if t.state in OPEN_STATES]
 
     def poll(self, params):
-        known = params.get("known") if isinstance(params.get("known"), dict) else {}
-        wait = params.get("wait", 0)
-        seconds = 0 if params.get("bye") else max(0.0, min(float(wait), self.max_wait))
-        deadline = time.monotonic() + seconds
         with self.cond:
-            while True:
-                tickets = self._open_list()
-                remaining = deadline - time.monotonic()
-                if self._closing:
-                    return None  # dropped: the connection closes without an answer
-                if {t["ticket"]: t["state"] for t in tickets} != known or remaining <= 0:
-                    return {"agent": self.agent_name, "wait": self.max_wait, "status_interval_ms": 250,
-                            "tickets": tickets}
-                self.cond.wait(remaining)
+            if self._closing:
+                return None  # dropped: the connection closes without an answer
+            return {"agent": self.agent_name, "protocol": 2, "channel": "pos_cashkeeper.agent.fake",
+                    "wake": "pos_cashkeeper.wake", "heartbeat": self.heartbeat, "status_interval_ms": 250,
+                    "tickets": self._open_list()}
 
     def _ticket(self, name):
         ticket = self.tickets.get(name)
@@ -152,56 +147,12 @@ class FakeOdoo:
                     "request": ticket.request or f"C|{ticket.name}|1234||1|TPV1||efectivo"}
 
     def report(self, params):
+        """Recorded (by the handler); the ticket moves only as the test scripted in ``moves``."""
         with self.cond:
             ticket = self._ticket(params.get("ticket"))
-            self._apply_report(ticket, params)
-            self.cond.notify_all()
-            return {"ticket": ticket.name, "state": ticket.state,
-                    "final": ticket.state not in OPEN_STATES}
-
-    def _apply_report(self, ticket, params):
-        command, reply, error = params.get("command"), params.get("reply"), params.get("error")
-        attempt, ours = params.get("attempt"), params.get("ours")
-        if command not in ("C", "S") or (reply is None) == (error is None):
-            raise RpcError("odoo.exceptions.UserError", "Invalid agent report.")
-        if command == "C" and not (isinstance(attempt, int) and 0 < attempt <= ticket.attempts):
-            raise RpcError("odoo.exceptions.UserError", f"Ticket {ticket.name} was not claimed for that attempt.")
-        if command == "S" and not ticket.attempts:
-            raise RpcError("odoo.exceptions.UserError", f"Ticket {ticket.name} was never claimed by an agent.")
-        if ticket.state not in OPEN_STATES or (command == "C" and ticket.queued):
-            return
-        if error is not None:
-            try:
-                ticket.last_error = error_from_dict(error)
-            except ValueError as e:
-                raise RpcError("odoo.exceptions.UserError", f"Invalid agent report: {e}") from None
-            return
-        try:
-            parsed = parse_reply(reply.encode("latin-1", "replace"))
-        except CKFastProtocolError as e:
-            ticket.last_error = e
-            return
-        if command == "C":
-            if parsed.kind not in C_REPLIES:
-                return
-            if parsed.kind is ReplyKind.ADDED or (
-                parsed.kind is ReplyKind.ALREADY_EXISTS and (ours is True or attempt > 1 or ticket.attempts > attempt)
-            ):
-                ticket.queued = True
-                ticket.state = "queued" if ticket.state == "new" else ticket.state
-            else:
-                ticket.state = "failed"
-            return
-        if parsed.kind is not ReplyKind.NOT_FOUND:
-            ticket.queued = True
-        if parsed.kind is ReplyKind.PAID:
-            ticket.state = "paid_after_abandon" if ticket.state == "abandoned" else "paid"
-        elif parsed.kind is ReplyKind.PENDING and ticket.state in ("new", "queued"):
-            ticket.state = "pending"
-        elif parsed.kind is ReplyKind.CANCELLED:
-            ticket.state = "cancelled"
-        elif parsed.kind is ReplyKind.NOT_FOUND:
-            ticket.state = "anomaly" if ticket.queued else "failed"
+            if ticket.state in OPEN_STATES and params.get("reply") in self.moves:
+                ticket.state = self.moves[params["reply"]]
+            return {"ticket": ticket.name, "state": ticket.state, "final": ticket.state not in OPEN_STATES}
 
 
 class _Handler(BaseHTTPRequestHandler):

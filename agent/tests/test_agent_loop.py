@@ -1,4 +1,5 @@
-"""The agent's loops against the protocol fake (real HTTP) and the real CKMonitor simulator."""
+"""The agent's loops against the transport fake (real HTTP, no Odoo rules: each test moves its
+tickets as Odoo would) and the real CKMonitor simulator."""
 
 import logging
 import os
@@ -30,15 +31,36 @@ def reports(odoo, command, status="ok"):
     return [p for p in odoo.params("report", status) if p["command"] == command]
 
 
+def replies(odoo, command):
+    return [p["reply"] for p in reports(odoo, command)]
+
+
+def reported(odoo, command, reply, timeout=5.0):
+    """Wait until the agent reported ``reply`` to ``command`` (the test then plays Odoo's part)."""
+    return wait_until(lambda: reply in replies(odoo, command), timeout=timeout)
+
+
+# The plain path, scripted as Odoo would answer it (the real rules are tested against Odoo).
+PLAIN = {"OK|Added\r\n": "queued", "OK|Pending\r\n": "pending", "OK|OK\r\n": "paid",
+         "OK|Cancel\r\n": "cancelled"}
+
+
+def queue_and_pend(odoo, sim, ticket=T):
+    """Odoo's part for a ticket whose C the agent sent: queued, then pending on the first S."""
+    odoo.moves = PLAIN
+    assert reported(odoo, "C", "OK|Added\r\n")
+    assert reported(odoo, "S", "OK|Pending\r\n")
+
+
 def test_new_ticket_claimed_once_sent_once_and_paid(sim, odoo, make_agent, caplog):
     caplog.set_level(logging.DEBUG)
     agent = make_agent().start()
     assert wait_until(agent.connected.is_set)
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    queue_and_pend(odoo, sim)
     assert c_lines(sim) == [f"C|{T}|1234||1|TPV1||efectivo\r\n".encode()]
     sim.pay(T)
-    assert wait_until(lambda: odoo.state(T) == "paid")
+    assert reported(odoo, "S", "OK|OK\r\n")
     time.sleep(0.3)  # several more status rounds: nothing new to ask or report
     assert odoo.count("claim") == 1
     assert len(c_lines(sim)) == 1
@@ -46,15 +68,15 @@ def test_new_ticket_claimed_once_sent_once_and_paid(sim, odoo, make_agent, caplo
     assert c_report == {"ticket": T, "command": "C", "attempt": 1, "reply": "OK|Added\r\n", "ours": True,
                         "error": None}
     # S is asked every 50 ms, but only changes are reported: pending once, paid once.
-    assert [p["reply"] for p in reports(odoo, "S")] == ["OK|Pending\r\n", "OK|OK\r\n"]
+    assert wait_until(lambda: T not in agent._view)  # final: no longer watched
+    assert replies(odoo, "S") == ["OK|Pending\r\n", "OK|OK\r\n"]
     asked = s_count(sim)
     time.sleep(0.2)
     assert s_count(sim) == asked  # final: no longer watched
-    assert T not in agent._known()
     heartbeat = odoo.params("poll")[-1]
     assert heartbeat["ckmonitor"] == {"reachable": True, "endpoint": f"127.0.0.1:{sim.port}",
                                       "message": "answers CKFast"}
-    assert heartbeat["version"] == "18.0.1.0.0"
+    assert (heartbeat["version"], heartbeat["protocol"]) == ("18.0.1.1.0", 2)
     agent.shutdown()
     assert odoo.params("poll")[-1]["bye"] is True
     assert odoo.api_key not in caplog.text
@@ -63,44 +85,48 @@ def test_new_ticket_claimed_once_sent_once_and_paid(sim, odoo, make_agent, caplo
     assert f"ticket {T}: pending -> paid" in caplog.text
 
 
-def test_known_is_the_agents_view_and_a_quiet_poll_is_held(sim, odoo, make_agent):
-    odoo.add_ticket(T, state="queued", attempts=1, queued=True)
-    sim.handle_line(f"C|{T}|1234||1|TPV1||efectivo".encode())
-    agent = make_agent().start()
-    assert wait_until(lambda: odoo.state(T) == "pending")
-    time.sleep(1.2)  # nothing changes: the polls are held by the server (1 s here)
-    polls = odoo.params("poll")
-    assert polls[-1]["known"] == {T: "pending"}
-    assert polls[-1]["wait"] == 1
-    assert len(polls) <= 5
-    agent.shutdown()
+def test_without_the_bus_websocket_it_polls_on_the_fallback_interval(sim, odoo, make_agent, caplog):
+    """The fake serves no websocket (a proxy without websocket support): the agent says why, once,
+    and polls every fallback_interval instead of every heartbeat."""
+    agent = make_agent(CK_AGENT_FALLBACK_INTERVAL="0.2", CK_AGENT_POLL_WAIT="30").start()
+    assert wait_until(lambda: "bus websocket cannot be opened" in caplog.text)
+    assert "HTTP 404" in caplog.text and "/websocket to Odoo's gevent port" in caplog.text
+    before = odoo.count("poll")
+    time.sleep(1.0)
+    assert 3 <= odoo.count("poll") - before <= 7  # about every 0.2 s, never held
+    assert not agent.bus.listening
+    odoo.add_ticket(T)
+    assert reported(odoo, "C", "OK|Added\r\n", timeout=2)
+    assert caplog.text.count("bus websocket cannot be opened") == 1  # retried quietly
 
 
 def test_cancelled_at_the_drawer(sim, odoo, make_agent):
     make_agent().start()
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    queue_and_pend(odoo, sim)
     sim.cancel(T)
-    assert wait_until(lambda: odoo.state(T) == "cancelled")
-    assert [p["reply"] for p in reports(odoo, "S")] == ["OK|Pending\r\n", "OK|Cancel\r\n"]
+    assert reported(odoo, "S", "OK|Cancel\r\n")
+    assert replies(odoo, "S") == ["OK|Pending\r\n", "OK|Cancel\r\n"]
 
 
 def test_several_new_tickets_at_once(sim, odoo, make_agent):
+    odoo.moves = PLAIN
     tickets = [f"K{i}XYZ" for i in range(5)]
     for ticket in tickets:
         odoo.add_ticket(ticket)
     make_agent().start()
-    assert wait_until(lambda: all(odoo.state(t) == "pending" for t in tickets))
+    assert wait_until(lambda: len(reports(odoo, "C")) == 5)
     assert sorted(sim.tickets()) == sorted(tickets)
     assert odoo.count("claim") == 5
 
 
 def test_odoo_failing_the_report_keeps_it_and_never_resends_c(sim, odoo, make_agent, caplog):
+    odoo.moves = PLAIN
     odoo.fail_next("report", 502, count=3)
     agent = make_agent().start()
     assert wait_until(agent.connected.is_set)
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "queued" or odoo.state(T) == "pending")
+    assert wait_until(lambda: reports(odoo, "C"))
     assert len(c_lines(sim)) == 1
     assert odoo.count("claim") == 1
     failed, delivered = reports(odoo, "C", status=502), reports(odoo, "C")
@@ -114,12 +140,13 @@ def test_odoo_down_then_back(sim, odoo, make_agent, caplog):
     agent = make_agent().start()
     assert wait_until(agent.connected.is_set)
     time.sleep(0.1)
-    odoo.stop()  # the held poll is cut, new connections refused
+    odoo.stop()  # new connections refused
+    odoo.moves = PLAIN
     odoo.add_ticket(T)
     assert wait_until(lambda: "Odoo unreachable" in caplog.text)
     time.sleep(0.3)
     odoo.start()  # same port
-    assert wait_until(lambda: odoo.state(T) == "pending", timeout=8)
+    assert reported(odoo, "C", "OK|Added\r\n", timeout=8)
     assert wait_until(lambda: "Odoo is back" in caplog.text)
     assert len(c_lines(sim)) == 1
 
@@ -134,10 +161,10 @@ def test_agent_stopped_before_its_report_resends_safely_on_restart(sim, odoo, ma
     assert wait_until(lambda: len(reports(odoo, "C", status=502)) >= 1)
     first.shutdown(grace=1)
     assert "did not get the report of its C" in caplog.text
-    assert odoo.state(T) == "new"
     odoo.failures.clear()
+    odoo.moves = {"NOK Already exists\r\n": "queued"}
     second = make_agent().start()
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    assert wait_until(lambda: reports(odoo, "C"))
     claims = [c["ticket"] for c in odoo.params("claim")]
     assert claims == [T, T]
     last = reports(odoo, "C")[-1]
@@ -149,8 +176,9 @@ def test_agent_stopped_before_its_report_resends_safely_on_restart(sim, odoo, ma
 def test_restart_with_a_ticket_new_after_one_attempt(sim, odoo, make_agent):
     CKFastClient("127.0.0.1", sim.port).create_ticket(T, Decimal("12.34"), id_caja="1", terminal="TPV1")
     odoo.add_ticket(T, attempts=1)  # the previous process's C reached CKMonitor, its report did not reach Odoo
+    odoo.moves = {"NOK Already exists\r\n": "queued"}
     make_agent().start()
-    assert wait_until(lambda: odoo.state(T) in ("queued", "pending"))
+    assert wait_until(lambda: reports(odoo, "C"))
     [report] = reports(odoo, "C")
     assert (report["attempt"], report["reply"], report["ours"]) == (2, "NOK Already exists\r\n", True)
     assert list(sim.tickets()) == [T]
@@ -159,36 +187,37 @@ def test_restart_with_a_ticket_new_after_one_attempt(sim, odoo, make_agent):
 
 def test_someone_elses_ticket_id_is_a_conflict(sim, odoo, make_agent):
     CKFastClient("127.0.0.1", sim.port).create_ticket(T, Decimal("1"))  # another till's ticket
+    odoo.moves = {"NOK Already exists\r\n": "failed"}
     make_agent().start()
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "failed")
+    assert wait_until(lambda: reports(odoo, "C"))
     [report] = reports(odoo, "C")
     assert (report["attempt"], report["reply"], report["ours"]) == (1, "NOK Already exists\r\n", False)
 
 
 def test_ckmonitor_unreachable_is_reported_then_c_goes_out_once_back(sim, odoo, make_agent, caplog):
     sim.inject("refuse")
-    agent = make_agent().start()
+    make_agent().start()
     assert wait_until(lambda: odoo.params("poll") and odoo.params("poll")[-1]["ckmonitor"]["reachable"] is False)
     odoo.add_ticket(T)
     assert wait_until(lambda: reports(odoo, "C"))
     error = reports(odoo, "C")[0]["error"]
     assert (error["kind"], error["port"], error["cause"]) == ("unreachable", sim.port, "connection refused")
-    assert odoo.state(T) == "new"
     assert "CKMonitor unreachable" in caplog.text
-    sim.clear_faults()
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    odoo.moves = PLAIN
+    sim.clear_faults()  # the ticket is still new in Odoo: the agent claims it again soon
+    assert reported(odoo, "C", "OK|Added\r\n")
     assert list(sim.tickets()) == [T]
     assert len(c_lines(sim)) == 1  # the C attempts before were refused: nothing reached it
+    assert [c["ticket"] for c in odoo.params("claim")][-1] == T and odoo.tickets[T].attempts >= 2
     assert wait_until(lambda: f"CKMonitor at 127.0.0.1:{sim.port} is back" in caplog.text)
     assert wait_until(lambda: odoo.params("poll")[-1]["ckmonitor"]["reachable"] is True)
-    agent.shutdown()
 
 
 def test_ckmonitor_fault_during_status_is_reported_once(sim, odoo, make_agent):
     make_agent().start()
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    queue_and_pend(odoo, sim)
     sim.inject("refuse")
     assert wait_until(lambda: any(p["error"] for p in reports(odoo, "S")))
     time.sleep(0.3)
@@ -196,7 +225,7 @@ def test_ckmonitor_fault_during_status_is_reported_once(sim, odoo, make_agent):
     assert len(errors) == 1  # the same fault again is not news
     sim.clear_faults()
     sim.pay(T)
-    assert wait_until(lambda: odoo.state(T) == "paid")
+    assert reported(odoo, "S", "OK|OK\r\n")
 
 
 def test_abandoned_after_a_lost_claim_is_watched_not_sent(sim, odoo, make_agent):
@@ -204,7 +233,7 @@ def test_abandoned_after_a_lost_claim_is_watched_not_sent(sim, odoo, make_agent)
     asks (S), never sends C again; CKMonitor never heard of it."""
     odoo.add_ticket(T, state="abandoned", attempts=1)
     make_agent().start()
-    assert wait_until(lambda: odoo.state(T) == "failed")
+    assert reported(odoo, "S", "NOK Not found\r\n")
     assert odoo.count("claim") == 0
     assert c_lines(sim) == []
 
@@ -255,26 +284,25 @@ def test_refused_key_backs_off_to_the_longest_delay(sim, odoo, make_agent, caplo
     assert not agent.connected.is_set()
 
 
-def test_graceful_stop_abandons_the_held_poll_and_says_bye(sim, odoo, make_agent):
-    odoo.max_wait = 30
-    agent = make_agent(CK_AGENT_POLL_WAIT="30").start()
+def test_graceful_stop_says_bye_at_once(sim, odoo, make_agent):
+    agent = make_agent(CK_AGENT_POLL_WAIT="30", CK_AGENT_FALLBACK_INTERVAL="30").start()
     assert wait_until(agent.connected.is_set)
-    time.sleep(0.2)  # the poll is held now
+    time.sleep(0.2)  # waiting for the next poll now
     started = time.monotonic()
     agent.shutdown()
     assert time.monotonic() - started < 2
-    bye = odoo.params("poll")[-1]
-    assert (bye["bye"], bye["wait"]) == (True, 0)
+    assert odoo.params("poll")[-1]["bye"] is True
 
 
 def test_graceful_stop_waits_for_the_c_in_flight(sim, odoo, make_agent):
     sim.inject("delay", count=1, seconds=0.6)  # CKMonitor takes its time to answer the C
     agent = make_agent().start()
     assert wait_until(agent.connected.is_set)
+    odoo.moves = PLAIN
     odoo.add_ticket(T)
     assert wait_until(lambda: c_lines(sim))
     agent.shutdown()
-    assert odoo.state(T) == "queued"  # the report went out before the agent stopped
+    assert replies(odoo, "C") == ["OK|Added\r\n"]  # the report went out before the agent stopped
     names = [c.name for c in odoo.calls if c.status == "ok"]
     assert names[-2:] == ["report", "poll"]
     assert odoo.params("poll")[-1]["bye"] is True
@@ -283,14 +311,13 @@ def test_graceful_stop_waits_for_the_c_in_flight(sim, odoo, make_agent):
 def test_fixed_interval_is_plain_polling(sim, odoo, make_agent):
     agent = make_agent(CK_AGENT_FIXED_INTERVAL="0.2").start()
     odoo.add_ticket(T)
-    assert wait_until(lambda: odoo.state(T) == "pending")
+    queue_and_pend(odoo, sim)
     before = odoo.count("poll")
     time.sleep(1.0)
-    polls = odoo.params("poll")
-    assert all(p["wait"] == 0 for p in polls)
-    assert 3 <= len(polls) - before <= 7  # one every 0.2 s, never held
+    assert 3 <= odoo.count("poll") - before <= 7  # one every 0.2 s
+    assert agent.bus is None  # the baseline does not listen to the bus
     sim.pay(T)
-    assert wait_until(lambda: odoo.state(T) == "paid")
+    assert reported(odoo, "S", "OK|OK\r\n")
     agent.shutdown()
 
 
@@ -300,20 +327,20 @@ def test_database_is_pinned_with_the_session_cookie(sim, odoo, make_agent):
     assert odoo.params("login")[0] == {"db": "shopdb"}
     polls = [c for c in odoo.calls if c.name == "poll"]
     assert "session_id=session-of-shopdb" in polls[0].cookie
+    assert agent.odoo.cookie_header() == "session_id=session-of-shopdb"  # the websocket's too
 
 
 def test_sigterm_stops_the_process_gracefully(sim, odoo, agent_env, tmp_path):
     if sys.platform == "win32":
         pytest.skip("POSIX signals")
     env = {**os.environ, **agent_env, "PYTHONPATH": os.pathsep.join([str(AGENT_DIR), str(REPO)])}
-    odoo.max_wait = 30
     env["CK_AGENT_POLL_WAIT"] = "30"
     log = tmp_path / "agent.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cashkeeper_agent"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: odoo.count("poll", status="in-flight") >= 1, timeout=10), log.read_text()
+        assert wait_until(lambda: odoo.count("poll") >= 1, timeout=10), log.read_text()
         time.sleep(0.3)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -336,23 +363,10 @@ def test_check_command(sim, odoo, agent_env, monkeypatch, capsys):
     assert main(["--check"]) == 0
     out = capsys.readouterr().out
     assert "all checks passed" in out and "connected as agent 'Test shop'" in out and "answers CKFast" in out
-    assert odoo.params("poll")[-1]["wait"] == 0 and odoo.params("poll")[-1]["bye"] is False
+    assert "bus websocket" in out and "NOT available (HTTP 404" in out  # a warning: the agent still works
+    assert odoo.params("poll")[-1]["bye"] is False
     monkeypatch.setenv("CK_AGENT_API_KEY", "wrong-key")
     sim.inject("refuse")
     assert main(["--check"]) == 1
     out = capsys.readouterr().out
     assert "API key is refused" in out and "Cannot reach CKMonitor" in out and "FAILED" in out
-
-
-def test_fake_is_faithful_to_the_other_process(odoo):
-    """Guard against a fake that agrees with anything: unknown tickets and bad reports are refused."""
-    from cashkeeper_agent.odoo import OdooClient, OdooError
-
-    client = OdooClient(odoo.url, odoo.api_key)
-    with pytest.raises(OdooError, match="not one of this agent's"):
-        client.claim("NOPE")
-    odoo.add_ticket(T)
-    with pytest.raises(OdooError, match="not claimed for that attempt"):
-        client.report({"ticket": T, "command": "C", "attempt": 1, "reply": "OK|Added", "ours": True})
-    with pytest.raises(OdooError, match="never claimed"):
-        client.report({"ticket": T, "command": "S", "reply": "OK|Pending"})

@@ -95,7 +95,7 @@ def test_a_call_is_a_json_rpc_post_with_the_bearer_key(canned):
 def test_failures_are_classified(canned, status, body, error, text):
     server = canned(status=status, body=body)
     with pytest.raises(OdooError, match=text) as info:
-        OdooClient(server.url, "k").poll(version="x", known={}, ckmonitor={}, wait=0)
+        OdooClient(server.url, "k").poll(version="x", ckmonitor={})
     assert type(info.value) is error
 
 

@@ -4,7 +4,7 @@ import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
 import { register_payment_method } from "@point_of_sale/app/store/pos_store";
 
-// How often to ask is the server's POLL_POLICY (models/pos_cashkeeper_ticket.py), sent with
+// How often to ask is the transport's poll_policy (models/cashkeeper_transport.py), sent with
 // every result: one setting for the POS and the benchmark. These apply only until it arrives.
 const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
 
@@ -16,8 +16,17 @@ export const KEEP_FOR_RETRY = "keep-for-retry";
 export class PaymentCashKeeper extends PaymentInterface {
     setup() {
         super.setup(...arguments);
-        // payment line uuid -> {cancel: Promise|null}: the lines this tab is following.
+        // payment line uuid -> {cancel: Promise|null, ticket, wake}: the lines this tab follows.
         this.followed = {};
+        // Cloud mode: the server says on the POS's bus that a ticket changed; ask now instead of
+        // at the next (slow) poll. The message names the ticket only.
+        this.pos.data.connectWebSocket("CASHKEEPER_TICKET", (payload) => {
+            for (const followed of Object.values(this.followed)) {
+                if (followed.ticket && followed.ticket === payload?.ticket) {
+                    followed.wake?.();
+                }
+            }
+        });
     }
 
     isFollowing(uuid) {
@@ -41,7 +50,8 @@ export class PaymentCashKeeper extends PaymentInterface {
         if (this.isFollowing(uuid)) {
             return false; // already followed by this tab (double click): one loop per line
         }
-        this.followed[uuid] = { cancel: null };
+        const followed = (this.followed[uuid] = { cancel: null, woken: false });
+        followed.wake = () => (followed.woken = true);
         try {
             const order = line.pos_order_id;
             const result = await this._call("start", line, {
@@ -113,7 +123,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         let delay = poll.interval_ms;
         for (;;) {
             if (result) {
-                line.cashkeeperTicket = result.ticket;
+                line.cashkeeperTicket = followed.ticket = result.ticket;
                 if (result.state === "paid") {
                     line.transaction_id = result.ticket;
                     return true;
@@ -132,7 +142,7 @@ export class PaymentCashKeeper extends PaymentInterface {
                 poll = result.poll || poll;
                 delay = result.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
             }
-            await new Promise((resolve) => setTimeout(resolve, delay));
+            await this._sleep(followed, delay);
             if (followed.cancel) {
                 const cancelled = await followed.cancel;
                 if (cancelled?.state === "paid") {
@@ -158,6 +168,24 @@ export class PaymentCashKeeper extends PaymentInterface {
                 delay = Math.min(delay * 2, poll.max_interval_ms);
             }
         }
+    }
+
+    /** Wait ``delay`` ms, less if the bus says the ticket changed (now, or while the last status
+     * call was on its way). */
+    _sleep(followed, delay) {
+        return new Promise((resolve) => {
+            if (followed.woken) {
+                followed.woken = false;
+                return resolve();
+            }
+            const done = () => {
+                clearTimeout(timer);
+                followed.wake = () => (followed.woken = true);
+                resolve();
+            };
+            const timer = setTimeout(done, delay);
+            followed.wake = done;
+        });
     }
 
     _complete(line, result) {
