@@ -180,7 +180,7 @@ class TestCookieProxy:
                     self.end_headers()
                     self.wfile.write(reply)
                 except OSError:
-                    pass  # the agent stopped while its poll was held: nobody to answer
+                    pass  # the agent stopped meanwhile: nobody to answer
 
             def log_message(self, *args):
                 pass

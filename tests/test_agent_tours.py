@@ -40,7 +40,7 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
             self.start_tour(url, name, login="pos_user")
         finally:
             self.assertEqual(self.agent_process.stop(), 0, self.agent_process.log())
-            self._wait_remaining_requests()  # its last held poll ends before we read the database
+            self._wait_remaining_requests()  # its last requests end before we read the database
         return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
 
     def assertPaidOnce(self, tickets):

@@ -1,7 +1,7 @@
 """CashKeeper agent: connects a shop's CKMonitor to a cloud-hosted Odoo (pos_cashkeeper cloud mode).
 
-Outbound only: long-polls Odoo for new drawer tickets, sends them to CKMonitor with ``ckfast``,
-and reports CKMonitor's answers back. The contract with Odoo is agent/PROTOCOL.md.
+Outbound only: learns of new drawer tickets from Odoo (its bus websocket, polls), sends them to
+CKMonitor with ``ckfast``, and reports CKMonitor's answers back. The contract with Odoo is agent/PROTOCOL.md.
 """
 
 __version__ = "18.0.1.1.0"

@@ -173,7 +173,7 @@ class Agent:
 
     def shutdown(self, grace=STOP_GRACE):
         """Let a C or report in flight finish (up to ``grace`` s), send the reports still owed,
-        tell Odoo goodbye, and return. The held poll is simply abandoned (daemon thread)."""
+        tell Odoo goodbye, and return."""
         self.stop_event.set()
         _logger.info("stopping: finishing the work in flight")
         with self._idle:
