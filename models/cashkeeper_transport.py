@@ -15,6 +15,12 @@ from odoo import _
 
 from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnreachable
 
+# How the POS follows a ticket on a drawer this server asks (sent with every result, read by the
+# POS and the benchmark): while the drawer waits the POS asks every interval_ms (each answer costs
+# one short CKFast exchange); while CKMonitor or Odoo cannot be reached the delay doubles up to
+# max_interval_ms and drops back on the first good answer.
+POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
+
 # A drawer that does not answer (PC off, a firewall dropping packets, CKMonitor hung after
 # accepting the connection) must not tie up Odoo's workers while every till polls it. After an
 # exchange timed out, the drawer's requests answer from that fault for COOL_DOWN seconds without
@@ -23,11 +29,6 @@ from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnrea
 # a poll that finds it taken answers from the ledger at once).
 # The system parameter pos_cashkeeper.drawer_guard = off turns this off: only the benchmark does
 # that, to measure the unguarded baseline in the same run.
-# How the POS follows a ticket on a drawer this server asks (sent with every result, read by the
-# POS and the benchmark): while the drawer waits the POS asks every interval_ms (each answer costs
-# one short CKFast exchange); while CKMonitor or Odoo cannot be reached the delay doubles up to
-# max_interval_ms and drops back on the first good answer.
-POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 COOL_DOWN = 5.0
 STATUS_TIMEOUT = 1.5
 DRAWER_LOCK = 0x434B44  # pg_try_advisory_lock namespace ("CKD")
@@ -154,7 +155,7 @@ class AgentTransport:
     sends_now = False  # the agent claims new tickets and sends their C
     # The POS hears of each change on its bus (hand_over) and then asks; this slow poll only
     # catches a missed message.
-    poll_policy = {"interval_ms": 3000, "max_interval_ms": 6000, "bus": True}
+    poll_policy = {"interval_ms": 3000, "max_interval_ms": 6000}
 
     def __init__(self, method, agent):
         self.method, self.agent = method.sudo(), agent
