@@ -169,7 +169,9 @@ class AgentTransport:
         self.agent._wake()
         config = ticket.sudo().config_id  # sudo: the POS's bus token may be minted on the way
         if config:
-            config._notify("CASHKEEPER_TICKET", {"ticket": ticket.name})
+            # Empty: self-order devices may follow the config's channel too (its token is in their
+            # link); the tills ask about the lines they follow.
+            config._notify("CASHKEEPER_TICKET", {})
 
     def progress(self, ticket):
         """The agent makes the exchanges and reports them."""

@@ -178,7 +178,7 @@ class PosCashKeeperAgent(models.Model):
 
     def _bus_channel(self):
         self.ensure_one()
-        if not self.sudo().bus_secret:  # an agent created before channels existed
+        if not self.sudo().bus_secret:  # never empty after create and the 18.0.1.1.0 migration
             self._rotate_bus_secret()
         return f"pos_cashkeeper.agent.{self.sudo().bus_secret}"
 

@@ -51,6 +51,7 @@ class BusListener:
         self.host = split.hostname or ""
         self.port = split.port or (443 if self.tls else 80)
         self.path = (split.path.rstrip("/") or "") + "/websocket"
+        self.netloc = split.netloc  # the Host header as the URL gives it ([v6 address] included)
         self.origin = f"{split.scheme}://{split.netloc}"
         self.url = f"{'wss' if self.tls else 'ws'}://{split.netloc}{self.path}"
         self._cookie, self._on_wake, self._stop = cookie, on_wake, stop
@@ -60,9 +61,9 @@ class BusListener:
         self._opened_once = False
         self.refusal = None  # why the websocket could not be opened, while it cannot
         self._channel = None
+        self._subscribed = None
         self._sock = None
         self._send_lock = threading.Lock()
-        self._changed = threading.Event()
         self._thread = None
         self._last = 0  # id of the last bus notification seen
 
@@ -72,14 +73,17 @@ class BusListener:
         if not isinstance(channel, str) or not channel or channel == self._channel:
             return
         self._channel = channel
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ck-bus", daemon=True)
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._guarded, name="ck-bus", daemon=True)
             self._thread.start()
         elif self.listening:
-            try:
-                self._subscribe()
-            except OSError:
-                self._close()
+            self._resubscribe()
+
+    def _resubscribe(self):
+        try:
+            self._subscribe()
+        except OSError:
+            self._close()  # the reader sees the connection end, and opens a new one
 
     def close(self):
         self._stop.set()
@@ -96,6 +100,17 @@ class BusListener:
         return None
 
     # -- the connection ----------------------------------------------------------------------
+    def _guarded(self):
+        """A bug must not silently end the listening for good: log it and start again."""
+        while not self._stop.is_set():
+            try:
+                self._run()
+            except Exception:
+                _logger.exception("unexpected error in the bus listener; starting it again")
+                self.listening = False
+                self._close()
+                self._stop.wait(RETRY_MAX / 2)
+
     def _run(self):
         delay = RETRY_FIRST
         while not self._stop.is_set():
@@ -108,22 +123,32 @@ class BusListener:
                 self._stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
-            if self.refusal is not None:
+            if self.refusal is not None or self._opened_once:  # back after a refusal or a drop
                 _logger.info("Odoo's bus websocket is open at %s: new work arrives at once", self.url)
             else:
                 _logger.info("listening to Odoo's bus at %s", self.url)
-            self.refusal, self.listening, self._opened_once, delay = None, True, True, RETRY_FIRST
+            self.refusal, self.listening, self._opened_once = None, True, True
+            if self._subscribed != self._channel:  # rotated while this subscription was on its way
+                self._resubscribe()
             self._on_wake([])  # catch up with what was sent while not listening
+            opened = time.monotonic()
             try:
                 self._read_forever()
             except (OSError, ValueError) as e:
+                if isinstance(e, ValueError):
+                    self._last = 0  # do not ask for the same oversized message again
                 if not self._stop.is_set():
                     _logger.warning("Odoo's bus websocket closed (%s): polling Odoo every few seconds until it "
                                     "is back", _why(e))
             finally:
                 self.listening = False
                 self._close()
-            self._stop.wait(RETRY_FIRST)
+                if not self._stop.is_set():
+                    self._on_wake([])  # the agent polls on its short interval from now on
+            # A connection that lived keeps retries quick; one closed at once (an overloaded Odoo
+            # answering TRY_LATER) backs off like a refusal.
+            delay = RETRY_FIRST if time.monotonic() - opened > READ_TIMEOUT else min(delay * 2, RETRY_MAX)
+            self._stop.wait(delay)
 
     def _refused(self, error):
         why = _why(error)
@@ -143,7 +168,7 @@ class BusListener:
         sock = self._tls.wrap_socket(raw, server_hostname=self.host) if self._tls else raw
         self._sock = sock
         key = base64.b64encode(os.urandom(16)).decode()
-        headers = [f"GET {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Upgrade: websocket",
+        headers = [f"GET {self.path} HTTP/1.1", f"Host: {self.netloc}", "Upgrade: websocket",
                    "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
                    f"Origin: {self.origin}"]
         if cookie := self._cookie():
@@ -168,8 +193,10 @@ class BusListener:
         sock.settimeout(PING_EVERY)
 
     def _subscribe(self):
+        channel = self._channel
         self._send(TEXT, json.dumps({"event_name": "subscribe",
-                                     "data": {"channels": [self._channel], "last": self._last}}).encode())
+                                     "data": {"channels": [channel], "last": self._last}}).encode())
+        self._subscribed = channel
 
     def _read_forever(self):
         heard = time.monotonic()
@@ -185,6 +212,8 @@ class BusListener:
             if opcode == PING:
                 self._send(PONG, payload)
             elif opcode == CLOSE:
+                with contextlib.suppress(OSError):
+                    self._send(CLOSE, payload[:2])  # the closing handshake's answer
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 raise ConnectionError(f"closed by Odoo, code {code} {payload[2:].decode('utf-8', 'replace')}".strip())
             elif opcode == TEXT:
@@ -211,8 +240,11 @@ class BusListener:
     def _fill(self, count):
         """Read until ``count`` bytes are buffered. Consumes nothing, so a read timeout in the
         middle of a frame loses no byte of it."""
+        sock = self._sock
+        if sock is None:
+            raise ConnectionError("connection closed")
         while len(self._buffer) < count:
-            chunk = self._sock.recv(65536)
+            chunk = sock.recv(65536)
             if not chunk:
                 raise ConnectionError("connection closed")
             self._buffer += chunk

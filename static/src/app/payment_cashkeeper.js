@@ -16,15 +16,13 @@ export const KEEP_FOR_RETRY = "keep-for-retry";
 export class PaymentCashKeeper extends PaymentInterface {
     setup() {
         super.setup(...arguments);
-        // payment line uuid -> {cancel: Promise|null, ticket, wake}: the lines this tab follows.
+        // payment line uuid -> {cancel: Promise|null, wake}: the lines this tab follows.
         this.followed = {};
-        // Cloud mode: the server says on the POS's bus that a ticket changed; ask now instead of
-        // at the next (slow) poll. The message names the ticket only.
-        this.pos.data.connectWebSocket("CASHKEEPER_TICKET", (payload) => {
+        // Cloud mode: the server says on the POS's bus that a cloud ticket changed (which one is
+        // not said); the lines this tab follows ask now instead of at the next (slow) poll.
+        this.pos.data.connectWebSocket("CASHKEEPER_TICKET", () => {
             for (const followed of Object.values(this.followed)) {
-                if (followed.ticket && followed.ticket === payload?.ticket) {
-                    followed.wake?.();
-                }
+                followed.wake();
             }
         });
     }
@@ -83,6 +81,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         });
         if (followed) {
             followed.cancel = cancel;
+            followed.wake(); // the follow loop settles the cancel now, not at its next poll
         }
         const result = await cancel;
         if (!result) {
@@ -123,7 +122,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         let delay = poll.interval_ms;
         for (;;) {
             if (result) {
-                line.cashkeeperTicket = followed.ticket = result.ticket;
+                line.cashkeeperTicket = result.ticket;
                 if (result.state === "paid") {
                     line.transaction_id = result.ticket;
                     return true;
