@@ -142,6 +142,7 @@ class Agent:
         self._creating = set()  # tickets this process is claiming/sending/reporting C for
         self._pending = []  # C reports Odoo has not received yet, oldest first
         self._report_lock = threading.Lock()  # one sender of pending reports at a time
+        self._poll_lock = threading.Lock()  # the inbox's poll, or the goodbye
         self._reported = {}  # {ticket: last S outcome reported}, to report only changes
         self._final = {}  # {ticket: monotonic time Odoo said it is final}: a stale poll answer cannot reopen it
         self._reachability = {"reachable": False, "endpoint": self.endpoint, "message": "not checked yet"}
@@ -193,12 +194,17 @@ class Agent:
                             "again and CKMonitor recognises the resend", params["ticket"], _outcome_text(params))
         if self.bus:
             self.bus.close()
+        # A poll already on its way ends first: none follows the goodbye.
+        polling = self._poll_lock.acquire(timeout=max(0.1, deadline - time.monotonic() - 1))
         try:
             self.odoo.poll(version=__version__, ckmonitor=self.reachability(), bye=True,
                            timeout=max(1.0, deadline - time.monotonic()))
             _logger.info("told Odoo goodbye: the agent shows offline")
         except OdooError as e:
             _logger.warning("could not tell Odoo goodbye (%s): it shows the agent offline after its timeout", e)
+        finally:
+            if polling:
+                self._poll_lock.release()
         for thread in self._threads:
             if thread.name == "ck-drawer":
                 thread.join(timeout=1.0)
@@ -281,7 +287,7 @@ class Agent:
                 self.wake.clear()  # a wake-up from here on brings another poll
                 answer = self._poll()
                 backoff.reset()
-                if self.stop_event.is_set():
+                if answer is None or self.stop_event.is_set():
                     return
                 self._apply_poll(answer)
                 if isinstance(answer.get("heartbeat"), int | float) and answer["heartbeat"] > 0:
@@ -308,7 +314,11 @@ class Agent:
         return seconds
 
     def _poll(self):
-        answer = self.odoo.poll(version=__version__, ckmonitor=self.reachability())
+        """One poll; None once stopping (the goodbye is the last poll Odoo gets)."""
+        with self._poll_lock:
+            if self.stop_event.is_set():
+                return None
+            answer = self.odoo.poll(version=__version__, ckmonitor=self.reachability())
         if not isinstance(answer, dict):
             raise OdooError(f"poll: unexpected answer {str(answer)[:80]!r}")
         back = self.link.ok()
