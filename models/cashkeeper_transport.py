@@ -169,9 +169,9 @@ class AgentTransport:
         self.agent._wake()
         config = ticket.sudo().config_id  # sudo: the POS's bus token may be minted on the way
         if config:
-            # Empty: self-order devices may follow the config's channel too (its token is in their
-            # link); the tills ask about the lines they follow.
-            config._notify("CASHKEEPER_TICKET", {})
+            # The ticket's name only: no amount, no state. A name grants nothing (every call about
+            # a ticket checks the POS session and order), though self-order devices may hear it.
+            config._notify("CASHKEEPER_TICKET", {"ticket": ticket.name})
 
     def progress(self, ticket):
         """The agent makes the exchanges and reports them."""

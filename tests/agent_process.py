@@ -18,6 +18,16 @@ from urllib.parse import parse_qs, urlparse
 REPO = Path(__file__).resolve().parents[1]
 
 
+def wait_until(predicate, timeout=15.0, step=0.05):
+    """True as soon as ``predicate()`` is true, False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
 class AgentProcess:
     """The one launcher of the agent as a process, for the tests and for tools/ (demo, benchmark,
     screenshots import this file): configured through its environment; ``settings`` are more
@@ -72,15 +82,11 @@ class AgentProcess:
                     text = f"stopped, exit code {agent.stop()}"
                 elif command == "start":  # and wait until it is connected to Odoo
                     agent.start()
-                    deadline = time.monotonic() + 15
-                    while "connected to Odoo" not in agent.log() and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    status, text = (200, "connected") if "connected to Odoo" in agent.log() else (504, agent.log())
+                    connected = wait_until(lambda: "connected to Odoo" in agent.log())
+                    status, text = (200, "connected") if connected else (504, agent.log())
                 elif command == "wait-queued":  # until the agent's C reached the drawer
-                    deadline = time.monotonic() + 15
-                    while not agent.sim.tickets() and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    status, text = (200, "queued") if agent.sim.tickets() else (504, "no ticket at the drawer")
+                    queued = wait_until(lambda: agent.sim.tickets())
+                    status, text = (200, "queued") if queued else (504, "no ticket at the drawer")
                 else:
                     status, text = 400, f"unknown command {command!r}"
                 body = text.encode()

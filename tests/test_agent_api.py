@@ -101,7 +101,7 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         token = self.main_pos_config.access_token
         self.assertEqual(ours, [
             (self.agent._bus_channel(), {"type": WAKE, "payload": {}}),  # the agent: "poll now", nothing more
-            (token, {"type": f"{token}-CASHKEEPER_TICKET", "payload": {}}),  # the POS: "ask about your lines"
+            (token, {"type": f"{token}-CASHKEEPER_TICKET", "payload": {"ticket": result["ticket"]}}),
         ])
         ticket = self.env["pos.cashkeeper.ticket"].search([("name", "=", result["ticket"])])
         self.assertNotIn(ticket.request, json.dumps(sent))

@@ -12,21 +12,12 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.tests import tagged
 from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
 
-from .agent_process import REPO, AgentProcess, TestCookieProxy
+from .agent_process import REPO, AgentProcess, TestCookieProxy, wait_until
 from .common_agent import CashKeeperAgentCommon
 
 if str(REPO / "agent") not in sys.path:
     sys.path.append(str(REPO / "agent"))  # the agent's own bus client, for the secrecy test
 from cashkeeper_agent.bus import BusListener
-
-
-def wait_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 @tagged("post_install", "-at_install")

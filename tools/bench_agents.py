@@ -7,15 +7,13 @@ JSON-RPC and the POS status call (on-premise drawer, pending ticket), median and
 side; and how many agents listen on Odoo's bus, and how many PostgreSQL connections Odoo holds.
 """
 
-import contextlib
-import subprocess
 import time
 import uuid
 from types import SimpleNamespace
 
 import psycopg2
-from bench_hung import other_user_latency
-from odoo_harness import Nginx, pg_settings, start_agent
+from bench_hung import latencies, other_user_latency
+from odoo_harness import Nginx, pg_settings, start_agent, stop_all, wait_until
 
 AGENTS = (0, 1, 10, 50)
 AGENTS_SETUP = """
@@ -44,16 +42,6 @@ def pg_connections(db):
         return cr.fetchone()[0]
 
 
-def status_latency(bench, params, samples):
-    out = []
-    for _ in range(samples):
-        started = time.monotonic()
-        bench.call("status", **params)
-        out.append((time.monotonic() - started) * 1000)
-        time.sleep(0.05)
-    return out
-
-
 def bench_agents(odoo, make_bench, setup, sim, pct, log_dir, smoke=False):
     """Returns {agents: {"trivial": (p50, p95), "status": (p50, p95), "listening": n, "pg": n}}."""
     levels = (0, 1, 3) if smoke else AGENTS
@@ -73,27 +61,21 @@ def bench_agents(odoo, make_bench, setup, sim, pct, log_dir, smoke=False):
                                   log_level="INFO")
                       for i, key in enumerate(keys[:count])]
             try:
-                deadline = time.monotonic() + 60
                 logs = [log_dir / f"agents-{count}-{i}.log" for i in range(count)]
 
                 def listening(logs=logs):
                     return sum("listening to Odoo's bus" in log.read_text(errors="replace") for log in logs)
 
-                while listening() < count and time.monotonic() < deadline:
-                    time.sleep(0.5)
+                wait_until(lambda count=count: listening() == count, timeout=60, step=0.5)
                 time.sleep(2.0)  # connected and idle
                 other_user_latency(proxy.url, 3)  # warm-up
                 trivial = other_user_latency(proxy.url, samples)
-                status = status_latency(bench, params, samples)
+                status = latencies(lambda: bench.call("status", **params), samples)
                 results[count] = {"trivial": (pct(trivial, 50), pct(trivial, 95)),
                                   "status": (pct(status, 50), pct(status, 95)),
                                   "listening": listening(), "pg": pg_connections(odoo.db)}
             finally:
-                for agent in agents:
-                    agent.terminate()
-                for agent in agents:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        agent.wait(30)
+                stop_all(agents)
     finally:
         proxy.stop()
         odoo.stop()

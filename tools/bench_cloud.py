@@ -10,16 +10,14 @@ Measured per payment: start -> CKMonitor receives C (the simulator's clock, same
 paid at the drawer -> the POS sees "paid".
 """
 
-import contextlib
 import random
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from types import SimpleNamespace
 
-from odoo_harness import REPO, Nginx, start_agent
+from odoo_harness import REPO, Nginx, start_agent, stop_all, wait_until
 
 sys.path.insert(0, str(REPO / "agent"))
 from cashkeeper_agent.bus import BusListener
@@ -84,6 +82,7 @@ def run(bench, sim, session, payments, concurrency, seed, woken):
             event.wait(result["poll"]["interval_ms"] / 1000)  # as the POS: the bus, or the safety poll
             event.clear()
             result = bench.call("status", **params)
+        woken.pop(result["ticket"], None)
         seen = time.monotonic()
         with lock:
             to_c.append(c_received(result["ticket"]) - started)
@@ -120,7 +119,7 @@ def bench_cloud(odoo, sim, make_bench, payments, concurrency, seed, log_dir):
     woken, stop = {}, threading.Event()
 
     def pos_bus(payloads):
-        for payload in payloads:
+        for payload in payloads:  # like the POS: the line of that ticket asks now
             if isinstance(payload, dict) and payload.get("ticket") in woken:
                 woken[payload["ticket"]].set()
 
@@ -135,21 +134,14 @@ def bench_cloud(odoo, sim, make_bench, payments, concurrency, seed, log_dir):
             agent = start_agent(proxy.url, setup["key"], sim.port, log, database=odoo.db, fixed_interval=fixed)
             ready = "connected to Odoo" if fixed else "listening to Odoo's bus"
             try:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and ready not in log.read_text(errors="replace"):
-                    time.sleep(0.2)
+                wait_until(lambda log=log, ready=ready: ready in log.read_text(errors="replace"), timeout=30)
                 time.sleep(0.5)  # its catch-up poll is done
                 results.append(run(bench, sim, setup["session"], payments, concurrency, seed, woken))
             finally:
-                agent.terminate()
-                agent.wait(30)
+                stop_all([agent])
     finally:
         pos.close()
-        for agent in idle:
-            agent.terminate()
-        for agent in idle:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                agent.wait(30)
+        stop_all(idle)
         proxy.stop()
         odoo.stop()
     return results

@@ -61,7 +61,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from odoo_harness import Nginx, Odoo, start_agent  # noqa: E402
+from odoo_harness import Nginx, Odoo, start_agent, stop_all  # noqa: E402
 
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
@@ -466,8 +466,7 @@ def play(args, odoo, tmp):
         sim.settle_all(TicketState.PAID)  # customers who paid after the cashier gave up
         if agent:
             run.wait_settled()  # the agent reports what the drawer did since
-            agent.terminate()
-            agent.wait(30)
+            stop_all([agent])
             proxy.stop()
         odoo.stop()
         books = odoo.shell(RECONCILE.format(method=setup["method"]), "CHAOS-LEDGER")

@@ -4,6 +4,7 @@ harness (install, shell scripts, start/stop, nginx in front as Odoo's deployment
 sets it up) for the chaos run and the benchmark, and the on-site agent's launcher (demo,
 benchmark, screenshots)."""
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -24,13 +25,31 @@ ADDONS_DIR = Path(os.environ.get("CK_ADDONS_DIR", REPO.parent))
 ADDONS_PATH = f"{ODOO_SRC / 'addons'},{ADDONS_DIR}"
 
 
-def start_agent(odoo_url, api_key, ckmonitor_port, log, **settings):
-    """The real on-site agent (agent/, this checkout's) as a process: the tests' launcher
-    (tests/agent_process.py, plain Python), so that tests and tools start it one way."""
+def _agent_process():
+    """tests/agent_process.py (plain Python): the tests' agent launcher, so that tests and tools
+    start the agent one way."""
     spec = importlib.util.spec_from_file_location("agent_process", REPO / "tests" / "agent_process.py")
-    agent_process = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(agent_process)
-    return agent_process.AgentProcess(odoo_url, api_key, ckmonitor_port, log, python=PY, **settings).start().proc
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_AGENT_PROCESS = _agent_process()
+wait_until = _AGENT_PROCESS.wait_until
+
+
+def start_agent(odoo_url, api_key, ckmonitor_port, log, **settings):
+    """The real on-site agent (agent/, this checkout's) as a process (a Popen)."""
+    return _AGENT_PROCESS.AgentProcess(odoo_url, api_key, ckmonitor_port, log, python=PY, **settings).start().proc
+
+
+def stop_all(processes, timeout=30):
+    """SIGTERM them all, then wait for each (a graceful stop: agents say goodbye)."""
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
 
 
 def pg_settings():

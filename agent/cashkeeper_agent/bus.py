@@ -50,7 +50,7 @@ class BusListener:
         self.tls = split.scheme == "https"
         self.host = split.hostname or ""
         self.port = split.port or (443 if self.tls else 80)
-        self.path = (split.path.rstrip("/") or "") + "/websocket"
+        self.path = split.path.rstrip("/") + "/websocket"
         self.netloc = split.netloc  # the Host header as the URL gives it ([v6 address] included)
         self.origin = f"{split.scheme}://{split.netloc}"
         self.url = f"{'wss' if self.tls else 'ws'}://{split.netloc}{self.path}"

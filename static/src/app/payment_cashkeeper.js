@@ -16,13 +16,15 @@ export const KEEP_FOR_RETRY = "keep-for-retry";
 export class PaymentCashKeeper extends PaymentInterface {
     setup() {
         super.setup(...arguments);
-        // payment line uuid -> {cancel: Promise|null, wake}: the lines this tab follows.
+        // payment line uuid -> {cancel: Promise|null, ticket, wake}: the lines this tab follows.
         this.followed = {};
-        // Cloud mode: the server says on the POS's bus that a cloud ticket changed (which one is
-        // not said); the lines this tab follows ask now instead of at the next (slow) poll.
-        this.pos.data.connectWebSocket("CASHKEEPER_TICKET", () => {
+        // Cloud mode: the server says on the POS's bus which ticket changed; its line asks now
+        // instead of at the next (slow) poll. A line whose ticket is not known yet asks too.
+        this.pos.data.connectWebSocket("CASHKEEPER_TICKET", (payload) => {
             for (const followed of Object.values(this.followed)) {
-                followed.wake();
+                if (!followed.ticket || followed.ticket === payload?.ticket) {
+                    followed.wake();
+                }
             }
         });
     }
@@ -122,7 +124,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         let delay = poll.interval_ms;
         for (;;) {
             if (result) {
-                line.cashkeeperTicket = result.ticket;
+                line.cashkeeperTicket = followed.ticket = result.ticket;
                 if (result.state === "paid") {
                     line.transaction_id = result.ticket;
                     return true;
