@@ -1,3 +1,6 @@
+import contextlib
+import tempfile
+from pathlib import Path
 from unittest.mock import patch
 
 import requests
@@ -5,7 +8,9 @@ from odoo import Command
 from odoo.addons.bus.models.bus import dispatch, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.sql_db import TestCursor
+from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
 
+from .agent_process import AgentProcess, TestCookieProxy
 from .common import CashKeeperHttpCommon
 
 
@@ -65,3 +70,24 @@ class CashKeeperAgentCommon(CashKeeperHttpCommon):
     def say_online(self, agent=None, key=None):
         return self.agent_rpc("poll", key=key, version="test",
                               ckmonitor={"reachable": True, "endpoint": f"127.0.0.1:{self.sim.port}"})
+
+    def agent_for_tours(self):
+        """The real agent process for a tour, with the HTTP control its steps call
+        (``&ck_agent=PORT``, returned): the tour starts it (first step) and stops it (last step)."""
+        log = Path(tempfile.mkdtemp(prefix="ck_agent_")) / "agent.log"
+        proxy = TestCookieProxy(self.base_url(), lambda: f"{TEST_CURSOR_COOKIE_NAME}={self.http_request_key}")
+        self.addCleanup(proxy.close)
+        self.agent_process = AgentProcess(proxy.url, self.agent_key, self.sim.port, log, sim=self.sim,
+                                          poll_wait=2, status_interval=0.1, log_level="DEBUG")
+        self.addCleanup(self.agent_process.close)
+        return self.agent_process.serve_control()
+
+    @contextlib.contextmanager
+    def agent_stopped_after(self):
+        """Around a tour: the agent's requests share the test's database cursor, so they must
+        only run while the test waits for the browser; its last ones end before we read."""
+        try:
+            yield
+        finally:
+            self.assertEqual(self.agent_process.stop(), 0, self.agent_process.log())
+            self._wait_remaining_requests()

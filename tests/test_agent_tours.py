@@ -1,11 +1,6 @@
-import tempfile
-from pathlib import Path
-
 from odoo import Command
 from odoo.tests import tagged
-from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
 
-from .agent_process import AgentProcess, TestCookieProxy
 from .common_agent import CashKeeperAgentCommon
 
 
@@ -22,25 +17,14 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
 
     def setUp(self):
         super().setUp()
-        log = Path(tempfile.mkdtemp(prefix="ck_agent_")) / "agent.log"
-        proxy = TestCookieProxy(self.base_url(), lambda: f"{TEST_CURSOR_COOKIE_NAME}={self.http_request_key}")
-        self.addCleanup(proxy.close)
-        self.agent_process = AgentProcess(proxy.url, self.agent_key, self.sim.port, log, sim=self.sim,
-                                          poll_wait=2, status_interval=0.1, log_level="DEBUG")
-        self.addCleanup(self.agent_process.close)
-        self.control_port = self.agent_process.serve_control()
+        self.control_port = self.agent_for_tours()
 
     def run_tour(self, name):
-        """The tour starts the agent (first step) and stops it (last step): its requests share
-        the test's database cursor, so they must only run while the test waits for the browser."""
         self.main_pos_config.with_user(self.pos_user).open_ui()
         url = (f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
                f"&ck_agent={self.control_port}")
-        try:
+        with self.agent_stopped_after():
             self.start_tour(url, name, login="pos_user")
-        finally:
-            self.assertEqual(self.agent_process.stop(), 0, self.agent_process.log())
-            self._wait_remaining_requests()  # its last requests end before we read the database
         return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
 
     def assertPaidOnce(self, tickets):

@@ -16,6 +16,10 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
                and in cloud mode (the real agent, a prefork Odoo); figures are printed, not
                asserted: performance goals live in the benchmark, not in tests
 7. uninstall   the addon uninstalls cleanly from that database
+8. kiosk       a second throwaway database with the kiosk bridge (pos_self_order_cashkeeper, which
+               brings Odoo's pos_self_order): its install log is clean of ours, ``--test-tags
+               /pos_self_order_cashkeeper`` (public endpoints and kiosk tours in Chromium; a skip
+               is a failure), then the bridge uninstalls cleanly
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
 Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
@@ -37,7 +41,8 @@ from odoo_harness import ADDONS_DIR, ADDONS_PATH, PY, odoo_command, pg_settings
 REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
-SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall"]
+KIOSK_MODULE = "pos_self_order_cashkeeper"
+SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "kiosk"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
@@ -119,7 +124,7 @@ def _junit_counts(xml):
     return {"passed": total - fail - err - skip, "failed": fail + err, "skipped": skip}
 
 
-def parse_odoo_log(path):
+def parse_odoo_log(path, module=MODULE):
     """Return (summary tuple or None, skipped lines, our warnings/errors while installing, failure lines)."""
     summary, skipped, ours, failures = None, [], [], []
     installing = True  # until post-install tests start; tests log the warnings they provoke
@@ -135,34 +140,35 @@ def parse_odoo_log(path):
         if msg.startswith("skipped ") and " : " in msg:
             skipped.append(line)
         if level in ("WARNING", "ERROR", "CRITICAL"):
-            if installing and (MODULE in logger or MODULE in msg):
+            if installing and (module in logger or module in msg):
                 ours.append(line)
             if level != "WARNING" and ("FAIL" in msg or "ERROR" in msg or logger.startswith("odoo.addons")):
                 failures.append(line)
     return summary, skipped, ours, failures
 
 
-def suite_odoo(results, db, data_dir, logs):
-    log = logs / "odoo-install-and-test.log"
+def suite_odoo(results, db, data_dir, logs, module=MODULE, name="odoo"):
+    """Install ``module`` into a new database and run its tests (suites ``name``, ``name``-install)."""
+    log = logs / f"{name}-install-and-test.log"
     started = time.monotonic()
-    proc = run(odoo_cmd(db, data_dir, "-i", MODULE, "--test-tags", f"/{MODULE}", "--stop-after-init",
+    proc = run(odoo_cmd(db, data_dir, "-i", module, "--test-tags", f"/{module}", "--stop-after-init",
                         "--log-level=info"), log)
-    summary, skipped, ours, failures = parse_odoo_log(log)
+    summary, skipped, ours, failures = parse_odoo_log(log, module)
     elapsed = f"{time.monotonic() - started:.0f} s, log {log}"
     for line in (ours + skipped + failures)[:40]:
         print("   " + line)
     if summary is None:
-        results.add("odoo", 0, 1, f"no test summary in the log (exit {proc.returncode}); {elapsed}")
+        results.add(name, 0, 1, f"no test summary in the log (exit {proc.returncode}); {elapsed}")
         return False
     failed, errors, total = summary
     bad = failed + errors + len(skipped)
-    results.add("odoo", total - failed - errors - len(skipped), bad,
+    results.add(name, total - failed - errors - len(skipped), bad,
                 f"{len(skipped)} skipped (a skipped test is a failure); {elapsed}" if skipped else elapsed)
     install_ok = not ours  # test failures are counted above; this is about installing
-    results.add("install", int(install_ok), int(not install_ok),
+    results.add("install" if name == "odoo" else f"{name}-install", int(install_ok), int(not install_ok),
                 "clean" if install_ok else f"{len(ours)} warning/error line(s) of ours while installing")
     if total == 0:
-        results.add("odoo-count", 0, 1, "Odoo ran no test of pos_cashkeeper")
+        results.add(f"{name}-count", 0, 1, f"Odoo ran no test of {module}")
     return True
 
 
@@ -207,24 +213,31 @@ def suite_bench(results, db, data_dir, logs):
     results.add("bench", int(ok), int(not ok), f"smoke run; log {log}")
 
 
-UNINSTALL = f"""
-module = env['ir.module.module'].search([('name', '=', '{MODULE}')])
+UNINSTALL = """
+module = env['ir.module.module'].search([('name', '=', '{module}')])
 module.button_immediate_uninstall()
 env.invalidate_all()
 print('UNINSTALL-STATE', module.state)
 """
 
 
-def suite_uninstall(results, db, data_dir, logs):
-    log = logs / "odoo-uninstall.log"
+def suite_uninstall(results, db, data_dir, logs, module=MODULE, name="uninstall"):
+    log = logs / f"{name}.log"
     proc = run(odoo_cmd(db, data_dir, "--no-http", "--log-level=warn", command=["shell"]), log,
-               input=UNINSTALL, text=True)
+               input=UNINSTALL.format(module=module), text=True)
     text = Path(log).read_text(errors="replace")
-    _, _, ours, failures = parse_odoo_log(log)
+    _, _, ours, failures = parse_odoo_log(log, module)
     ok = proc.returncode == 0 and "UNINSTALL-STATE uninstalled" in text and not ours and not failures
     for line in (ours + failures)[:20]:
         print("   " + line)
-    results.add("uninstall", int(ok), int(not ok), "clean" if ok else f"see {log}")
+    results.add(name, int(ok), int(not ok), "clean" if ok else f"see {log}")
+
+
+def suite_kiosk(results, db, data_dir, logs):
+    """The kiosk bridge in a database of its own: shops without a kiosk never get pos_self_order,
+    so the addon's own suites run without it, and this one with it."""
+    if suite_odoo(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk"):
+        suite_uninstall(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk-uninstall")
 
 
 def main():
@@ -242,6 +255,7 @@ def main():
     logs = CK_HOME / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     db = f"ck_test_{os.getpid()}_{int(time.time())}"
+    kiosk_db = f"{db}_kiosk"
     data_dir = tmp / "data"
     try:
         if "ruff" in wanted:
@@ -259,12 +273,15 @@ def main():
                     suite_bench(results, db, data_dir, logs)
                 if "uninstall" in wanted:
                     suite_uninstall(results, db, data_dir, logs)
+        if "kiosk" in wanted:
+            suite_kiosk(results, kiosk_db, data_dir, logs)
     finally:
         if not args.keep_db:
-            subprocess.run(["dropdb", "--if-exists", db], check=False, capture_output=True)
+            for name in (db, kiosk_db):
+                subprocess.run(["dropdb", "--if-exists", name], check=False, capture_output=True)
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            print(f"kept database {db} (data dir {data_dir})")
+            print(f"kept databases {db}, {kiosk_db} (data dir {data_dir})")
     return results.close()
 
 

@@ -6,31 +6,7 @@ import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_scre
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import { refresh } from "@point_of_sale/../tests/tours/utils/common";
 import { registry } from "@web/core/registry";
-
-// The Python test passes the control ports of the simulator (?ck_sim=PORT) and, in cloud mode,
-// of the on-site agent (?ck_agent=PORT); a step plays the customer at the drawer, or stops and
-// starts the agent, through that HTTP control (ckfast/simulator.py, tests/agent_process.py).
-function control(param, what, command) {
-    return {
-        content: `${what}: ${command}`,
-        trigger: "body",
-        run: async () => {
-            const port = new URLSearchParams(window.location.search).get(param);
-            const response = await fetch(`http://127.0.0.1:${port}/?cmd=${command}`);
-            if (!response.ok) {
-                throw new Error(`${what} refused ${command}: ${await response.text()}`);
-            }
-        },
-    };
-}
-
-function drawer(command) {
-    return control("ck_sim", "CashKeeper drawer", command);
-}
-
-function agent(command) {
-    return control("ck_agent", "CashKeeper agent", command);
-}
+import { agent, drawer } from "@pos_cashkeeper/../tests/tours/utils/drawer_control";
 
 const waitingForCash = {
     content: "the line waits for cash in the CashKeeper",

@@ -1,0 +1,1 @@
+from . import pos_cashkeeper_ticket, pos_payment_method

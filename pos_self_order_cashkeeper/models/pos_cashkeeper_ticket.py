@@ -1,0 +1,282 @@
+"""Kiosk payments through the CashKeeper: the self-order kiosk takes the cashier's place.
+
+The ledger's rules hold as they are (pos_cashkeeper's models/pos_cashkeeper_ticket.py); the kiosk
+adds these:
+* One payment line per kiosk order (``KIOSK_LINE`` + the order's uuid): every start for the order
+  (Try again, a reload, a second tap) resumes its ticket. The amount is the order's total as the
+  server computed it, never what the kiosk says.
+* One customer at a time per drawer: while another ticket of the drawer may still take cash, a
+  kiosk start is refused (CKMonitor queues tickets: the old one would take this customer's cash).
+* No cashier validates a kiosk order: when its ticket turns paid, whichever request saw it (the
+  kiosk's status call, the agent's report, the watch cron) pays the order with it, once.
+* The kiosk is a public page: its answers say nothing of the drawer's address or of CKFast, only
+  what a customer can act on. The staff's reasons are in the ledger and the log.
+"""
+
+import logging
+import threading
+import time
+
+import psycopg2.errors
+from odoo import _, api, fields, models
+from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import float_round
+
+_logger = logging.getLogger(__name__)
+
+KIOSK_LINE = "kiosk-"  # + the order's uuid: the payment line of a kiosk order
+# The kiosk's calls make CKMonitor answer at most this often per ticket (per Odoo process); a
+# faster caller gets what the ledger knows. The kiosk is public: a flood must not reach the drawer.
+KIOSK_MIN_ASK_INTERVAL = 0.2
+# At most this many of the drawer's other open tickets are asked about before a start is refused.
+BUSY_LOOKS = 5
+PAID_ORDER_STATES = ("paid", "done", "invoiced")
+
+
+class _Asked:
+    """Per process: (database, ticket id) -> when a kiosk call last made CKMonitor answer for it."""
+
+    lock = threading.Lock()
+    at = {}
+
+    @classmethod
+    def may_ask(cls, ticket):
+        key, now = (ticket.env.cr.dbname, ticket.id), time.monotonic()
+        with cls.lock:
+            if now - cls.at.get(key, float("-inf")) < KIOSK_MIN_ASK_INTERVAL:
+                return False
+            if len(cls.at) > 10000:  # bounded: forgetting only allows one more ask
+                cls.at.clear()
+            cls.at[key] = now
+        return True
+
+
+def _answer(state, message, retry=True, ticket=False):
+    """A kiosk answer that no ticket backs (the start was refused) or that ends the payment."""
+    return {"state": state, "final": True, "message": message, "retry": retry, "ticket": ticket, "amount": 0}
+
+
+class PosCashKeeperTicket(models.Model):
+    _inherit = "pos.cashkeeper.ticket"
+
+    is_kiosk = fields.Boolean(string="Self-service kiosk", compute="_compute_is_kiosk",
+                              help="Taken by a self-order kiosk, without a cashier.")
+
+    @api.depends("payment_uuid")
+    def _compute_is_kiosk(self):
+        for ticket in self:
+            ticket.is_kiosk = (ticket.payment_uuid or "").startswith(KIOSK_LINE)
+
+    def action_kiosk_pay_order(self):
+        """Manager's way out: cash the drawer took for a kiosk order after the customer cancelled
+        (or that could not be put on it at once) pays that order, if it still waits for it."""
+        self.ensure_one()
+        if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+            raise AccessError(_("Only Point of Sale managers can do this with a CashKeeper."))
+        ticket, order = self.sudo(), self.sudo()._kiosk_order()
+        if ticket.state not in PAID_STATES or ticket.pos_payment_id or order.state != "draft" \
+                or order.session_id.state != "opened":
+            raise UserError(_("Ticket %s cannot pay a kiosk order: only cash the drawer collected for a kiosk order "
+                              "that is still unpaid, in an open session, can.", ticket.name))
+        ticket.message_post(body=_("%s put this cash on its kiosk order.", self.env.user.name))
+        if ticket.state == "paid_after_abandon":
+            ticket._set_state("paid")  # completes the order (see _set_state)
+        else:
+            ticket._kiosk_complete_order()
+        if not ticket.pos_payment_id:
+            raise UserError(ticket.last_error)
+        return True
+
+    # -- the kiosk's calls (after the controller's checks of the kiosk's and the order's tokens) --
+    @api.model
+    def _kiosk_start(self, method, order):
+        """Start, or resume, the CashKeeper payment of a kiosk order; returns the kiosk's answer."""
+        config, session = order.config_id, order.session_id
+        if config.self_ordering_mode != "kiosk" or session.state != "opened" or session != config.current_session_id:
+            return _answer("unavailable", _("This kiosk is closed: please pay at the counter."), retry=False)
+        payment_uuid = KIOSK_LINE + order.uuid
+        ticket = self._live_ticket(payment_uuid)
+        if order.state != "draft":
+            if ticket:  # paid with it already (a second tap, a reload): the kiosk shows it
+                return ticket._kiosk_follow(order)
+            return _answer("stuck", _("This order is already paid."), retry=False)
+        amount = self._kiosk_amount(order)
+        if ticket and ticket.state == "abandoned" and _Asked.may_ask(ticket):
+            ticket._transport().look(ticket)  # cancelled on the drawer since? then a new ticket
+            ticket = self._live_ticket(payment_uuid)
+        if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
+            return ticket._kiosk_other_amount()
+        if not ticket and (busy := self._kiosk_busy_ticket(method, payment_uuid)):
+            _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
+                         config.name, order.pos_reference, busy.name)
+            return _answer("busy", _(
+                "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
+                "machine, then try again, or ask staff.", busy.name))
+        try:
+            self._cashkeeper_start(method, session, payment_uuid, amount, order_uuid=order.uuid,
+                                   order_ref=order.pos_reference or order.name)
+        except UserError as e:  # the staff's reason (agent offline, …) is for the log, not the customer
+            _logger.warning("CashKeeper kiosk %s, order %s: %s", config.name, order.pos_reference, e)
+            return _answer("unavailable", _(
+                "The cash machine is not available right now. Nothing was charged: choose another way to pay, "
+                "or ask staff."))
+        return self._kiosk_ticket(order)._kiosk_result(order)
+
+    def _kiosk_follow(self, order):
+        """The kiosk asks how its payment stands: CKMonitor answers once (rate-limited), and the
+        order is paid if the drawer has the cash."""
+        self.ensure_one()
+        if self.state in ("queued", "pending") and _Asked.may_ask(self):
+            self._transport().look(self)
+        if self.state == "paid" and not self.pos_payment_id:
+            self._kiosk_complete_order()  # an earlier try failed, or was rolled back
+        return self._kiosk_result(order)
+
+    def _kiosk_cancel(self, order):
+        """The customer cancels on the kiosk: a ticket the drawer has paid pays the order instead;
+        one it may still collect is abandoned (watched: cash it takes later is flagged)."""
+        self.ensure_one()
+        if self.state in OPEN_STATES:
+            self._cashkeeper_abandon()
+        return self._kiosk_result(order)
+
+    # -- rules -------------------------------------------------------------------------------
+    @api.model
+    def _kiosk_amount(self, order):
+        """The order's total, rounded like cash where the POS rounds cash (the drawer gives change
+        in coins that exist)."""
+        config, amount = order.config_id, order.amount_total
+        if config.cash_rounding and config.rounding_method:
+            amount = float_round(amount, precision_rounding=config.rounding_method.rounding,
+                                 rounding_method=config.rounding_method.rounding_method)
+        return order.currency_id.round(amount)
+
+    @api.model
+    def _kiosk_busy_ticket(self, method, payment_uuid):
+        """Another ticket of the drawer that may still take cash (after asking CKMonitor), if any."""
+        others = self.search([("payment_method_id", "=", method.id), ("state", "in", OPEN_STATES),
+                              ("payment_uuid", "!=", payment_uuid)], order="id", limit=BUSY_LOOKS)
+        for other in others:
+            if (other.state != "new" or other.attempts) and _Asked.may_ask(other):
+                other._transport().look(other)
+        return others.filtered(lambda t: t.state in OPEN_STATES)[:1]
+
+    def _kiosk_other_amount(self):
+        """The order's ticket is for another amount (the order changed after it was started)."""
+        amount = self.currency_id.format(self.amount)
+        if self.state in OPEN_STATES:
+            return _answer("busy", _(
+                "Your earlier cash payment of %(amount)s (ticket %(ticket)s) may still take cash: press cancel on "
+                "the cash machine, then try again.", amount=amount, ticket=self.name), ticket=self.name)
+        return _answer("stuck", _(
+            "The cash machine collected %(amount)s for this order before it changed (ticket %(ticket)s): please "
+            "ask staff.", amount=amount, ticket=self.name), retry=False, ticket=self.name)
+
+    def _set_state(self, state, **values):
+        super()._set_state(state, **values)
+        if state == "paid":
+            self._kiosk_complete_order()
+
+    def _kiosk_order(self):
+        """The kiosk order this ticket pays (none for the tickets of a cashier's POS)."""
+        self.ensure_one()
+        if not (self.payment_uuid or "").startswith(KIOSK_LINE) or not self.order_uuid:
+            return self.env["pos.order"]
+        return self.env["pos.order"].sudo().search([("uuid", "=", self.order_uuid),
+                                                    ("config_id", "=", self.config_id.id)], limit=1)
+
+    @api.model
+    def _kiosk_ticket(self, order):
+        """The kiosk order's latest ticket."""
+        return self.sudo().search([("payment_uuid", "=", KIOSK_LINE + order.uuid)], order="id desc", limit=1)
+
+    def _kiosk_complete_order(self):
+        """Pay the kiosk order of this paid ticket with it and send the order to preparation, once.
+        An order that is not waiting for it any more (paid otherwise, its session closed) is left:
+        the ticket is then on no order and flagged for the manager, like a cashier's."""
+        ticket = self.sudo()
+        order = ticket._kiosk_order()
+        if ticket.state != "paid" or ticket.pos_payment_id or order.state != "draft" \
+                or order.session_id.state != "opened":
+            return False
+        # One completion at a time: a concurrent one makes this transaction retry, and the retry
+        # finds the order paid.
+        self.env.cr.execute("SELECT 1 FROM pos_order WHERE id = %s FOR NO KEY UPDATE", [order.id],
+                            log_exceptions=False)
+        config = order.config_id
+        order = order.with_user(config.self_ordering_default_user_id).with_company(order.company_id)
+        try:
+            with self.env.cr.savepoint():
+                order.add_payment({
+                    "pos_order_id": order.id,
+                    "payment_method_id": ticket.payment_method_id.id,
+                    "amount": ticket.amount,
+                    "payment_date": fields.Datetime.now(),
+                    "uuid": ticket.payment_uuid,  # the ledger binds the payment by its line
+                    "transaction_id": ticket.name,
+                    "payment_status": "done",
+                })
+                order.action_pos_order_paid()  # binds the payment to the ticket, or refuses
+                order._send_order()
+        except UserError as e:
+            why = _("Kiosk order %(order)s could not be paid with this ticket: %(why)s",
+                    order=order.pos_reference or order.name, why=e.args[0])
+            _logger.warning("CashKeeper ticket %s: %s", ticket.name, why)
+            if ticket.last_error != why:
+                ticket.write({"last_error": why})
+                ticket.message_post(body=why)
+            return False
+        _logger.info("CashKeeper ticket %s paid kiosk order %s", ticket.name, order.pos_reference)
+        return True
+
+    def _kiosk_result(self, order):
+        """What the kiosk shows: the state, and a message for the customer (never the staff's)."""
+        self.ensure_one()
+        state, name = self.state, self.name
+        answer = {"ticket": name, "amount": self.amount, "state": state, "final": True, "retry": True,
+                  "message": False, "poll": self._transport().poll_policy}
+        if state == "paid":
+            if self.pos_payment_id and self.pos_payment_id.pos_order_id == order and order.state in PAID_ORDER_STATES:
+                return answer
+            answer.update(state="stuck", retry=False, message=_(
+                "The cash machine took your cash (ticket %s), but the order could not be completed: please ask "
+                "staff.", name))
+        elif state == "new" and self.attempts and self.last_error and self._transport().sends_now:
+            # Only a new start (Try again) resends it; in cloud mode the agent resends it itself.
+            answer.update(message=_("The cash machine does not answer: do not insert cash. Nothing was charged: "
+                                    "try again, or choose another way to pay."))
+        elif state in ("new", "queued", "pending"):
+            trouble = self.last_error or self._transport().offline_message()
+            answer.update(state="waiting", final=False, message=trouble and _(
+                "The cash machine is slow to answer: still waiting for it."))
+        elif state == "cancelled":
+            answer["message"] = _("The payment was cancelled on the cash machine. Nothing was charged.")
+        elif state == "failed":
+            answer["message"] = _("The cash machine could not take this payment. Nothing was charged.")
+        elif state == "abandoned":
+            answer["message"] = _(
+                "Payment cancelled. If you inserted cash, press cancel on the cash machine too (ticket %s).", name)
+        elif state == "paid_after_abandon":
+            answer["message"] = _(
+                "The cash machine took your cash after you cancelled (ticket %s): press Try again to pay this "
+                "order with it.", name)
+        else:  # anomaly
+            answer.update(retry=False, message=_(
+                "The cash machine lost track of this payment (ticket %s): please ask staff before paying again.",
+                name))
+        return answer
+
+    # -- cron --------------------------------------------------------------------------------
+    @api.model
+    def _cron_watch_open_tickets(self, *args, **kwargs):
+        # Before the watch flags paid tickets on no order: a kiosk order whose payment could not
+        # be completed when its ticket was paid (a crash, a conflict) is paid now.
+        for ticket in self.sudo().search([("state", "=", "paid"), ("pos_payment_id", "=", False),
+                                          ("payment_uuid", "=like", KIOSK_LINE + "%")]):
+            try:
+                ticket._kiosk_complete_order()
+                self._commit()
+            except psycopg2.errors.SerializationFailure:  # the kiosk is completing it right now
+                self.env.cr.rollback()
+        return super()._cron_watch_open_tickets(*args, **kwargs)

@@ -1,0 +1,1 @@
+from . import test_kiosk_access, test_kiosk_tours

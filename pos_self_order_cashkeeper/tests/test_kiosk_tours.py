@@ -1,0 +1,64 @@
+from odoo.tests import tagged
+
+from .common import KioskCloudCommon, KioskCommon
+
+
+@tagged("post_install", "-at_install")
+class TestKioskTours(KioskCommon):
+    """The customer at the kiosk in headless Chromium, the simulator as the drawer."""
+
+    def setUp(self):
+        super().setUp()
+        self.open_kiosk()
+
+    def run_tour(self, name, **params):
+        query = "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **params}.items())
+        self.start_tour(self.kiosk._get_self_order_route() + query, name, timeout=180)
+        return self.env["pos.order"].search([("config_id", "=", self.kiosk.id)])
+
+    def test_paid_at_the_drawer(self):
+        order = self.run_tour("CashKeeperKioskPaidTour")
+        self.assertPaidOnce(order)
+
+    def test_drawer_cancel_then_try_again(self):
+        order = self.run_tour("CashKeeperKioskDrawerCancelTour")
+        self.assertEqual(self.kiosk_tickets(order).mapped("state"), ["cancelled", "paid"])
+        self.assertPaidOnce(order)
+
+    def test_customer_cancels_then_the_drawer_pays_is_flagged(self):
+        order = self.run_tour("CashKeeperKioskCustomerCancelTour")
+        ticket = self.kiosk_tickets(order)
+        self.assertEqual(ticket.state, "abandoned")
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "paid_after_abandon")
+        self.assertEqual((order.state, order.payment_ids), ("draft", self.env["pos.payment"]))
+        self.assertEqual(ticket.pos_order_id, order)
+
+    def test_reload_mid_payment_resumes(self):
+        order = self.run_tour("CashKeeperKioskReloadTour")
+        self.assertPaidOnce(order)
+        self.assertEqual(len(self.kiosk_tickets(order)), 1)
+
+    def test_ckmonitor_down_then_back(self):
+        self.sim.inject("reset", count=3)  # every attempt of the first start fails
+        order = self.run_tour("CashKeeperKioskDownTour")
+        paid = self.assertPaidOnce(order)
+        self.assertEqual(paid.attempts, 2)
+
+
+@tagged("post_install", "-at_install")
+class TestKioskCloudTours(KioskCloudCommon):
+    """The kiosk in cloud mode: Chromium, this Odoo, the real agent process, the simulator."""
+
+    run_tour = TestKioskTours.run_tour
+
+    def setUp(self):
+        super().setUp()
+        self.open_kiosk()
+        self.control_port = self.agent_for_tours()
+
+    def test_cloud_paid_at_the_drawer(self):
+        with self.agent_stopped_after():
+            self.run_tour("CashKeeperKioskCloudPaidTour", ck_agent=self.control_port)
+        self.assertPaidOnce(self.env["pos.order"].search([("config_id", "=", self.kiosk.id)]))
