@@ -52,6 +52,39 @@ def stop_all(processes, timeout=30):
             proc.wait(timeout)
 
 
+# Run in `odoo-bin shell` (demo, screenshots): see Odoo.open_kiosk. A kiosk is unattended, so
+# it has a method of its own ("CashKeeper (kiosk)", the drawer beside the kiosk), alone on it:
+# the kiosk opens straight on it.
+KIOSK_SETUP = """
+import json
+from odoo import Command
+company = env.ref("base.main_company")
+admin = env.ref("base.user_admin")
+kiosk = env["pos.config"].search([("self_ordering_mode", "=", "kiosk"), ("company_id", "=", company.id)], limit=1) \
+    or env["pos.config"].create({{"name": "Kiosk", "self_ordering_mode": "kiosk", "company_id": company.id}})
+if not kiosk.current_session_id:
+    journal = env["account.journal"].search([("code", "=", "CKP"), ("company_id", "=", company.id)], limit=1) \
+        or env["account.journal"].create({{"name": "CashKeeper", "type": "bank", "code": "CKP",
+                                          "company_id": company.id}})
+    method = env["pos.payment.method"].search([("name", "=", "CashKeeper (kiosk)"), ("company_id", "=", company.id)],
+                                              limit=1)
+    values = {{"cashkeeper_host": "127.0.0.1", "cashkeeper_port": {port}}}
+    if method:
+        method.write(values)
+    else:
+        method = env["pos.payment.method"].create({{
+            "name": "CashKeeper (kiosk)", "journal_id": journal.id, "payment_method_type": "terminal",
+            "use_payment_terminal": "cashkeeper", "cashkeeper_id_caja": "2", "company_id": company.id, **values}})
+    kiosk.write({{"self_ordering_default_user_id": admin.id, "self_ordering_pay_after": "each",
+                 "self_ordering_service_mode": "counter", "self_ordering_takeaway": False,
+                 "payment_method_ids": [Command.set(method.ids)]}})
+    kiosk.with_user(admin).open_ui()
+    kiosk.current_session_id.set_opening_control(0, "")
+env.cr.commit()
+print("KIOSK-SETUP " + json.dumps({{"id": kiosk.id, "name": kiosk.name, "route": kiosk._get_self_order_route()}}))
+"""
+
+
 def pg_settings():
     """Odoo config keys for the PostgreSQL settings given as PGHOST/PGPORT/PGUSER."""
     names = (("PGHOST", "db_host"), ("PGPORT", "db_port"), ("PGUSER", "db_user"))
@@ -92,10 +125,15 @@ class Odoo:
                 return json.loads(line[len(marker) + 1:])
         sys.exit(f"odoo shell: the `{marker}` step failed; see {self.log}")
 
-    def install(self):
+    def install(self, modules="pos_cashkeeper"):
         with open(self.log, "a") as log:
-            subprocess.run(self.cmd("-i", "pos_cashkeeper", "--stop-after-init", "--no-http"), stdout=log,
+            subprocess.run(self.cmd("-i", modules, "--stop-after-init", "--no-http"), stdout=log,
                            stderr=subprocess.STDOUT, check=True)
+
+    def open_kiosk(self, ckmonitor_port):
+        """The demo kiosk (pos_self_order's, with the kiosk bridge installed) offering a CashKeeper
+        method of its own, its session open; returns {id, name, route} (the kiosk's URL path)."""
+        return self.shell(KIOSK_SETUP.format(port=ckmonitor_port), "KIOSK-SETUP")
 
     def start(self, *args):
         """Serve on a free port (threaded; pass e.g. ``--workers=2`` for prefork)."""

@@ -1,6 +1,6 @@
 """Screenshots of the real UI for the module's description page (static/description/).
 
-    tools/dev screenshots [--out DIR] [--skip-agent] [--icon-only] [--timeout SECONDS]
+    tools/dev screenshots [--out DIR] [--skip-agent] [--kiosk-only] [--icon-only] [--timeout SECONDS]
 
 A throwaway database with pos_cashkeeper and Odoo's demo data, the CKMonitor simulator (tickets
 wait until this script pays or cancels them), Odoo on a free port and headless Chromium driven
@@ -13,6 +13,8 @@ static/description; the screenshots only once all of them were taken):
   ledger.png               CashKeeper Tickets: paid, cancelled at the drawer, waiting for cash
   reconciliation.png       the reconciliation pivot
   agent_form.png           an on-site agent (cloud mode), online: the real agent, briefly run
+  kiosk_waiting_for_cash.png  Odoo's self-order kiosk asking for the cash (the kiosk bridge,
+                           in a database of its own: --kiosk-only takes just this one)
   icon.png                 the app icon (drawn with Pillow; --icon-only draws only this one)
 
 Exits non-zero, naming the step, when something expected never shows up; Odoo, Chromium, the
@@ -293,7 +295,7 @@ class Shots:
         self.args, self.odoo, self.sim, self.browser, self.setup, self.tmp = args, odoo, sim, browser, setup, tmp
         self.base, self.timeout = odoo.url, args.timeout
         self.out = tmp / "shots"  # copied to --out once every shot is taken: never half a set
-        self.out.mkdir()
+        self.out.mkdir(exist_ok=True)
         self.rpc = Rpc(self.base, odoo.db)
         browser.set_cookie(self.base, "session_id", self.rpc.session_id)
 
@@ -403,6 +405,51 @@ class Shots:
                     agent.wait(5)
 
 
+def kiosk_shot(browser, url, out, timeout):
+    """A customer at the demo kiosk orders a sandwich and a drink and pays with the CashKeeper."""
+    browser.navigate(url)
+    browser.wait_for("kiosk: landing page", ".btn", "Order Now", timeout=max(timeout, 90))
+    deadline = time.monotonic() + timeout
+    while not browser.evaluate("!!document.querySelector('.self_order_product_card')"):
+        if time.monotonic() > deadline:  # the landing page's animation may swallow a click
+            raise StepFailed("kiosk: Order Now did not open the products")
+        browser.click("kiosk: Order Now", ".btn", "Order Now")
+        time.sleep(0.5)
+    for product in ("Club Sandwich", "Coca-Cola"):
+        browser.click(f"kiosk: add {product}", ".self_order_product_card span", product, timeout=timeout)
+    browser.click("kiosk: Order", ".btn", "Order")
+    browser.click("kiosk: Pay", ".btn", "Pay")
+    browser.wait_for("kiosk: waiting for cash", ".o_cashkeeper_insert", "Insert", timeout=timeout)
+    browser.wait_for("kiosk: ticket shown", ".o_cashkeeper_ticket", "Ticket")
+    browser.settle()
+    browser.screenshot(out / "kiosk_waiting_for_cash.png")
+
+
+def make_kiosk_shot(args, tmp):
+    """The kiosk bridge brings Odoo's pos_self_order (and pos_restaurant): a database of its own,
+    so that the other shots show the POS as a shop without a kiosk has it."""
+    db = f"ck_shots_kiosk_{os.getpid()}"
+    odoo = Odoo(db, tmp / "data", tmp / "odoo-kiosk.log")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(drop_database, db)
+        print(f"screenshots: creating database {db} with the kiosk bridge; log {odoo.log}", flush=True)
+        odoo.install("pos_self_order_cashkeeper")
+        sim = start_simulator()
+        cleanup.callback(sim.stop)
+        kiosk = odoo.open_kiosk(sim.port)
+        cleanup.callback(odoo.stop)
+        odoo.start()
+        browser = Browser(tmp / "chromium-kiosk", tmp / "chromium.log")
+        cleanup.callback(browser.close)
+        (tmp / "shots").mkdir(exist_ok=True)
+        try:
+            kiosk_shot(browser, odoo.url + kiosk["route"], tmp / "shots", args.timeout)
+        except StepFailed:
+            with contextlib.suppress(Exception):
+                browser.screenshot(tmp / "failure.png")
+            raise
+
+
 def drop_database(db):
     subprocess.run(["dropdb", "--if-exists", "--force", db], check=False, capture_output=True)
 
@@ -443,6 +490,7 @@ def main():
     parser.add_argument("--out", type=Path, default=REPO / "static" / "description")
     parser.add_argument("--skip-agent", action="store_true", help="no agent_form.png (no agent process)")
     parser.add_argument("--icon-only", action="store_true", help="only draw icon.png")
+    parser.add_argument("--kiosk-only", action="store_true", help="only kiosk_waiting_for_cash.png (and the icon)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds a step may wait (default 60)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -453,7 +501,9 @@ def main():
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="ck-shots-"))
     try:
-        make_shots(args, tmp)
+        if not args.kiosk_only:
+            make_shots(args, tmp)
+        make_kiosk_shot(args, tmp)
         for shot in sorted((tmp / "shots").glob("*.png")):
             shutil.copyfile(shot, args.out / shot.name)
             print(f"screenshots: wrote {args.out / shot.name}", flush=True)
@@ -462,7 +512,8 @@ def main():
     except subprocess.CalledProcessError as e:
         sys.exit(f"screenshots: FAILED: {e}; logs kept in {tmp}")
     finally:
-        shutil.rmtree(tmp / "chromium", ignore_errors=True)  # the browser profile: big, useless
+        for profile in ("chromium", "chromium-kiosk"):  # the browser profiles: big, useless
+            shutil.rmtree(tmp / profile, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"screenshots: done in {time.monotonic() - started:.0f} s", flush=True)
 
