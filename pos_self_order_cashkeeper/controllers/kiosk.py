@@ -3,7 +3,7 @@
 The kiosk starts a payment through Odoo's own ``/kiosk/payment/<config>/kiosk`` route (which
 calls ``pos.payment.method._payment_request_from_kiosk``); these two follow and cancel it. A
 caller must hold the kiosk's access token (a kiosk config with an open session) and the order's
-own access token, for an order of that kiosk; it names no ticket, method, amount or drawer: the
+own access token, for an order of that kiosk's open session; it names no ticket, method, amount or drawer: the
 server finds the order's ticket itself. CKMonitor answers a kiosk at most every
 ``KIOSK_MIN_ASK_INTERVAL`` per ticket, whatever the caller's pace.
 """
@@ -34,8 +34,8 @@ class CashKeeperKioskController(PosSelfOrderController):
         config = self._verify_pos_config(access_token)  # a self-order config with an open session
         if config.self_ordering_mode != "kiosk":
             raise Unauthorized(_("Invalid access token"))
-        order = config.env["pos.order"].sudo().search(
-            [("access_token", "=", order_access_token), ("config_id", "=", config.id)], limit=1)
+        order = config.env["pos.order"].sudo().search([("access_token", "=", order_access_token),
+                                                       ("session_id", "=", config.current_session_id.id)], limit=1)
         if not order or not consteq(order.access_token, order_access_token):
             raise NotFound(_("Your order does not exist or has been removed"))
         ticket = order.env["pos.cashkeeper.ticket"]._kiosk_ticket(order)

@@ -242,8 +242,9 @@ class PosCashKeeperTicket(models.Model):
             answer.update(state="stuck", retry=False, message=_(
                 "The cash machine took your cash (ticket %s), but the order could not be completed: please ask "
                 "staff.", name))
-        elif state == "new" and self.attempts and self.last_error and self._transport().sends_now:
-            # Only a new start (Try again) resends it; in cloud mode the agent resends it itself.
+        elif state == "new" and self.last_error and self._transport().sends_now:
+            # CKMonitor did not confirm it: only a new start (Try again) resends it. (In cloud
+            # mode the agent keeps resending it itself: the customer waits.)
             answer.update(message=_("The cash machine does not answer: do not insert cash. Nothing was charged: "
                                     "try again, or choose another way to pay."))
         elif state in ("new", "queued", "pending"):
