@@ -10,7 +10,6 @@ server finds the order's ticket itself. CKMonitor answers a kiosk at most every
 
 from odoo import _, http
 from odoo.addons.pos_self_order.controllers.orders import PosSelfOrderController
-from odoo.tools import consteq
 from werkzeug.exceptions import NotFound, Unauthorized
 
 
@@ -36,7 +35,7 @@ class CashKeeperKioskController(PosSelfOrderController):
             raise Unauthorized(_("Invalid access token"))
         order = config.env["pos.order"].sudo().search([("access_token", "=", order_access_token),
                                                        ("session_id", "=", config.current_session_id.id)], limit=1)
-        if not order or not consteq(order.access_token, order_access_token):
+        if not order:
             raise NotFound(_("Your order does not exist or has been removed"))
         ticket = order.env["pos.cashkeeper.ticket"]._kiosk_ticket(order)
         if not ticket:

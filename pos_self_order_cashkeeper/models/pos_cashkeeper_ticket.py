@@ -16,12 +16,12 @@ adds these:
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg2.errors
 from odoo import _, api, fields, models
 from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import float_round
 
 _logger = logging.getLogger(__name__)
 
@@ -31,7 +31,10 @@ KIOSK_LINE = "kiosk-"  # + the order's uuid: the payment line of a kiosk order
 KIOSK_MIN_ASK_INTERVAL = 0.2
 # At most this many of the drawer's other open tickets are asked about before a start is refused.
 BUSY_LOOKS = 5
+# pg_advisory_lock namespace ("CKK") for serialising the kiosk starts on one payment method.
+KIOSK_LOCK = 0x434B4B
 PAID_ORDER_STATES = ("paid", "done", "invoiced")
+CRON_KIOSK_BATCH = 50  # kiosk orders the watch cron pays in one run (the rest: the next run)
 
 
 class _Asked:
@@ -79,13 +82,20 @@ class PosCashKeeperTicket(models.Model):
                 or order.session_id.state != "opened":
             raise UserError(_("Ticket %s cannot pay a kiosk order: only cash the drawer collected for a kiosk order "
                               "that is still unpaid, in an open session, can.", ticket.name))
+        total = order._get_rounded_amount(order.amount_total, force_round=True)
+        if ticket.currency_id.compare_amounts(ticket.amount, total):
+            raise UserError(_("The drawer collected %(collected)s, and kiosk order %(order)s now comes to %(total)s: "
+                              "refund the customer or record the sale otherwise.",
+                              collected=ticket.currency_id.format(ticket.amount), order=order.pos_reference,
+                              total=ticket.currency_id.format(total)))
         ticket.message_post(body=_("%s put this cash on its kiosk order.", self.env.user.name))
         if ticket.state == "paid_after_abandon":
             ticket._set_state("paid")  # completes the order (see _set_state)
         else:
             ticket._kiosk_complete_order()
         if not ticket.pos_payment_id:
-            raise UserError(ticket.last_error)
+            raise UserError(ticket.last_error or _("Kiosk order %s could not be paid with this ticket.",
+                                                   order.pos_reference))
         return True
 
     # -- the kiosk's calls (after the controller's checks of the kiosk's and the order's tokens) --
@@ -98,30 +108,65 @@ class PosCashKeeperTicket(models.Model):
         payment_uuid = KIOSK_LINE + order.uuid
         ticket = self._live_ticket(payment_uuid)
         if order.state != "draft":
-            if ticket:  # paid with it already (a second tap, a reload): the kiosk shows it
+            if ticket:  # paid with it already: the kiosk shows it
                 return ticket._kiosk_follow(order)
             return _answer("stuck", _("This order is already paid."), retry=False)
-        amount = self._kiosk_amount(order)
-        if ticket and ticket.state == "abandoned" and _Asked.may_ask(ticket):
+        if ticket and not _Asked.may_ask(ticket):
+            return ticket._kiosk_result(order)  # asked a moment ago (Odoo's route is public too)
+        amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
+        if ticket and ticket.state == "abandoned":
             ticket._transport().look(ticket)  # cancelled on the drawer since? then a new ticket
             ticket = self._live_ticket(payment_uuid)
         if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
             return ticket._kiosk_other_amount()
-        if not ticket and (busy := self._kiosk_busy_ticket(method, payment_uuid)):
-            _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
-                         config.name, order.pos_reference, busy.name)
-            return _answer("busy", _(
-                "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
-                "machine, then try again, or ask staff.", busy.name))
+        if ticket:
+            return self._kiosk_send(method, session, order, amount)  # Try again, a reload: resume it
+        with self._kiosk_drawer_lock(method):
+            busy = self._kiosk_busy_ticket(method, payment_uuid)
+            if busy:
+                _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
+                             config.name, order.pos_reference, busy.name)
+                return _answer("busy", _(
+                    "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
+                    "machine, then try again, or ask staff.", busy.name))
+            agent = method.cashkeeper_agent_id
+            if agent and agent.status == "online" and not agent.ckmonitor_reachable:
+                _logger.warning("CashKeeper kiosk %s: agent %s cannot reach CKMonitor", config.name, agent.name)
+                return _answer("unavailable", _(
+                    "The cash machine is not available right now. Nothing was charged: choose another way to pay, "
+                    "or ask staff."))
+            return self._kiosk_send(method, session, order, amount)
+
+    @api.model
+    def _kiosk_send(self, method, session, order, amount):
+        """The ledger's start: a new ticket (C sent), or the order's ticket resumed (C resent while
+        CKMonitor has not confirmed it, else asked about)."""
         try:
-            self._cashkeeper_start(method, session, payment_uuid, amount, order_uuid=order.uuid,
+            self._cashkeeper_start(method, session, KIOSK_LINE + order.uuid, amount, order_uuid=order.uuid,
                                    order_ref=order.pos_reference or order.name)
         except UserError as e:  # the staff's reason (agent offline, …) is for the log, not the customer
-            _logger.warning("CashKeeper kiosk %s, order %s: %s", config.name, order.pos_reference, e)
+            _logger.warning("CashKeeper kiosk %s, order %s: %s", order.config_id.name, order.pos_reference, e)
             return _answer("unavailable", _(
                 "The cash machine is not available right now. Nothing was charged: choose another way to pay, "
                 "or ask staff."))
         return self._kiosk_ticket(order)._kiosk_result(order)
+
+    @contextmanager
+    def _kiosk_drawer_lock(self, method):
+        """One new kiosk payment at a time per method: two kiosks tapping Pay together must not
+        both find the drawer free. A session lock (the ledger commits on the way), taken before
+        a fresh snapshot, so that the ticket the previous holder committed is seen."""
+        cr = self.env.cr
+        cr.execute("SELECT pg_advisory_lock(%s, %s)", [KIOSK_LOCK, method.id])
+        try:
+            self._commit()
+            yield
+        finally:
+            try:
+                cr.execute("SELECT pg_advisory_unlock(%s, %s)", [KIOSK_LOCK, method.id])
+            except psycopg2.Error:  # the transaction failed: Odoo rolls it back (and may retry)
+                cr.rollback()
+                cr.execute("SELECT pg_advisory_unlock(%s, %s)", [KIOSK_LOCK, method.id])
 
     def _kiosk_follow(self, order):
         """The kiosk asks how its payment stands: CKMonitor answers once (rate-limited), and the
@@ -142,16 +187,6 @@ class PosCashKeeperTicket(models.Model):
         return self._kiosk_result(order)
 
     # -- rules -------------------------------------------------------------------------------
-    @api.model
-    def _kiosk_amount(self, order):
-        """The order's total, rounded like cash where the POS rounds cash (the drawer gives change
-        in coins that exist)."""
-        config, amount = order.config_id, order.amount_total
-        if config.cash_rounding and config.rounding_method:
-            amount = float_round(amount, precision_rounding=config.rounding_method.rounding,
-                                 rounding_method=config.rounding_method.rounding_method)
-        return order.currency_id.round(amount)
-
     @api.model
     def _kiosk_busy_ticket(self, method, payment_uuid):
         """Another ticket of the drawer that may still take cash (after asking CKMonitor), if any."""
@@ -222,8 +257,8 @@ class PosCashKeeperTicket(models.Model):
         except UserError as e:
             why = _("Kiosk order %(order)s could not be paid with this ticket: %(why)s",
                     order=order.pos_reference or order.name, why=e.args[0])
-            _logger.warning("CashKeeper ticket %s: %s", ticket.name, why)
-            if ticket.last_error != why:
+            if ticket.last_error != why:  # said once (the cron tries again every minute)
+                _logger.warning("CashKeeper ticket %s: %s", ticket.name, why)
                 ticket.write({"last_error": why})
                 ticket.message_post(body=why)
             return False
@@ -272,12 +307,20 @@ class PosCashKeeperTicket(models.Model):
     @api.model
     def _cron_watch_open_tickets(self, *args, **kwargs):
         # Before the watch flags paid tickets on no order: a kiosk order whose payment could not
-        # be completed when its ticket was paid (a crash, a conflict) is paid now.
-        for ticket in self.sudo().search([("state", "=", "paid"), ("pos_payment_id", "=", False),
-                                          ("payment_uuid", "=like", KIOSK_LINE + "%")]):
+        # be put on it when its ticket was paid (a crash, a conflict) is paid now, if it still waits.
+        for ticket in self.sudo().search([
+            ("state", "=", "paid"), ("pos_payment_id", "=", False), ("payment_uuid", "=like", KIOSK_LINE + "%"),
+            ("session_id.state", "=", "opened"),
+        ], limit=CRON_KIOSK_BATCH):
+            name = ticket.name
             try:
                 ticket._kiosk_complete_order()
                 self._commit()
             except psycopg2.errors.SerializationFailure:  # the kiosk is completing it right now
                 self.env.cr.rollback()
+            except Exception:  # one broken order must not stop the watch
+                if self.env.registry.in_test_mode():
+                    raise
+                self.env.cr.rollback()
+                _logger.exception("CashKeeper ticket %s: its kiosk order could not be paid", name)
         return super()._cron_watch_open_tickets(*args, **kwargs)

@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from ..models.pos_cashkeeper_ticket import KIOSK_LINE, _Asked
-from .common import KioskCommon
+from .common import KioskCloudCommon, KioskCommon
 
 
 def _sent(sim, kind):
@@ -208,3 +208,46 @@ class TestKioskPayment(KioskCommon):
         self.assertPaidOnce(order)
         with self.assertRaises(UserError):  # once
             ticket.with_user(self.pos_admin).action_kiosk_pay_order()
+
+    def test_starts_reach_the_drawer_at_a_bounded_rate_too(self):
+        _answer, _error, order = self.kiosk_pay()
+        for _ in range(6):  # Odoo's kiosk route is public too: a loop of starts for one order
+            again, _error, _order = self.kiosk_pay(self.order_data(order_uuid=order.uuid))
+            self.assertEqual(again["state"], "waiting")
+        self.assertLessEqual(len(_sent(self.sim, b"S|")), 4)
+        self.assertEqual(len(_sent(self.sim, b"C|")), 1)
+
+    def test_a_manager_cannot_put_cash_on_an_order_that_changed(self):
+        answer, _error, order = self.kiosk_pay()
+        self.kiosk_status(order, action="cancel")
+        self.sim.pay(answer["ticket"])
+        ticket = self.kiosk_tickets(order)
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        order.amount_total = 8.4  # the order was changed at the counter meanwhile
+        with self.assertRaisesRegex(UserError, "now comes to"):
+            ticket.with_user(self.pos_admin).action_kiosk_pay_order()
+        self.assertEqual((ticket.state, order.state), ("paid_after_abandon", "draft"))
+
+
+@tagged("post_install", "-at_install")
+class TestKioskCloudPayment(KioskCloudCommon):
+    """Cloud mode without a browser: the agent's reports, as the agent sends them."""
+
+    def setUp(self):
+        super().setUp()
+        self.open_kiosk()
+
+    def test_an_agent_that_cannot_reach_ckmonitor_refuses_at_once(self):
+        self.agent_rpc("poll", version="test", ckmonitor={"reachable": False, "endpoint": "127.0.0.1:1",
+                                                           "message": "connection refused"})
+        answer, error, order = self.kiosk_pay()
+        self.assertEqual(answer["state"], "unavailable", error)
+        self.assertIn("Nothing was charged", answer["message"])
+        self.assertNotIn("127.0.0.1", str(answer))
+        self.assertFalse(self.kiosk_tickets(order))
+
+    def test_an_offline_agent_refuses_at_once(self):
+        answer, error, order = self.kiosk_pay()  # the agent never connected
+        self.assertEqual(answer["state"], "unavailable", error)
+        self.assertFalse(self.kiosk_tickets(order))

@@ -9,12 +9,14 @@ import { PaymentPage } from "@pos_self_order/app/pages/payment_page/payment_page
 const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
 // Answers after which no ticket of the order waits at the drawer: a reload has nothing to resume.
 const SETTLED = ["cancelled", "failed", "anomaly", "stuck", "abandoned", "busy", "unavailable"];
+// Shown as the end of the payment, yet still followed: the drawer may take the cash after the
+// customer cancelled (the server hears of it from the cron or the agent).
+const WATCHED = ["abandoned"];
 
 function errorText(error) {
-    if (error instanceof ConnectionLostError) {
-        return _t("No connection to the shop's system. Nothing was charged: try again.");
-    }
-    return error?.data?.message || error?.message || String(error);
+    return error instanceof ConnectionLostError
+        ? _t("No connection to the shop's system: try again.")
+        : error?.data?.message || error?.message || String(error);
 }
 
 patch(PaymentPage.prototype, {
@@ -31,10 +33,7 @@ patch(PaymentPage.prototype, {
                 this.selectMethod(resumed.method);
             }
         });
-        onWillUnmount(() => {
-            this.cashkeeperLoop = null;
-            this.selfOrder.cashkeeperWake = null;
-        });
+        onWillUnmount(() => this.cashkeeperStop());
     },
 
     get isCashKeeper() {
@@ -63,20 +62,19 @@ patch(PaymentPage.prototype, {
         }
         const resumed = this.selfOrder.cashkeeperResumed;
         this.selfOrder.cashkeeperResumed = null;
-        const order = this.selfOrder.currentOrder;
-        if (resumed?.answer.final) {
-            // Reloaded after the payment ended: show how, start nothing.
-            return this.cashkeeperSettle({ token: order.access_token }, resumed.answer);
+        if (this.cashkeeper.phase === "final") {
+            this.cashkeeperStop(); // Try again: no more watching of the payment shown
         }
         if (this.cashkeeperLoop) {
             return; // already following this payment (a second tap)
         }
-        const loop = { token: order.access_token, cancel: null, woken: false };
-        loop.wake = () => (loop.woken = true);
-        this.cashkeeperLoop = loop;
-        this.selfOrder.cashkeeperWake = () => loop.wake();
-        this.selfOrder.paymentError = false;
+        const order = this.selfOrder.currentOrder;
+        const loop = this.cashkeeperFollowing(order.access_token);
         Object.assign(this.cashkeeper, { phase: "starting", answer: null, info: "", cancelling: false });
+        if (resumed) {
+            // Reloaded mid-payment: follow the order's ticket, or show how the payment ended.
+            return this.cashkeeperFollow(loop, resumed.answer);
+        }
         this.selfOrder.cashkeeperRemember(order, this.state.paymentMethodId);
         let answer;
         try {
@@ -89,9 +87,29 @@ patch(PaymentPage.prototype, {
             });
             answer = response.payment_status;
         } catch (error) {
-            answer = { state: "unavailable", final: true, retry: true, message: errorText(error) };
+            // The answer was lost (the start may have reached the drawer) or refused: ask.
+            answer = await this.selfOrder.cashkeeperStatus(loop.token).catch(() => ({
+                state: error instanceof ConnectionLostError ? "offline" : "unavailable",
+                final: true,
+                retry: true,
+                message: errorText(error),
+            }));
         }
         await this.cashkeeperFollow(loop, answer);
+    },
+
+    cashkeeperFollowing(token) {
+        const loop = { token, cancel: null, woken: false };
+        loop.wake = () => (loop.woken = true);
+        this.cashkeeperLoop = loop;
+        this.selfOrder.cashkeeperWake = () => loop.wake();
+        this.selfOrder.paymentError = false;
+        return loop;
+    },
+
+    cashkeeperStop() {
+        this.cashkeeperLoop = null;
+        this.selfOrder.cashkeeperWake = null;
     },
 
     /** Ask the server until the payment ends, the customer cancels, or the page goes. */
@@ -100,12 +118,16 @@ patch(PaymentPage.prototype, {
         let delay = poll.interval_ms;
         while (this.cashkeeperLoop === loop) {
             if (answer) {
-                if (answer.final) {
+                if (answer.final && !WATCHED.includes(answer.state)) {
                     return this.cashkeeperSettle(loop, answer);
                 }
                 poll = answer.poll || poll;
                 delay = answer.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
-                Object.assign(this.cashkeeper, { phase: "waiting", answer, info: answer.message || "" });
+                if (answer.final) {
+                    this.cashkeeperShowEnd(answer);
+                } else {
+                    Object.assign(this.cashkeeper, { phase: "waiting", answer, info: answer.message || "" });
+                }
             }
             await this.cashkeeperSleep(loop, delay);
             if (this.cashkeeperLoop !== loop) {
@@ -121,14 +143,17 @@ patch(PaymentPage.prototype, {
                 }
             }
             try {
-                answer = await this.selfOrder.cashkeeperStatus(loop.token);
+                const next = await this.selfOrder.cashkeeperStatus(loop.token);
+                answer = next.state === this.cashkeeper.answer?.state && next.final ? null : next;
             } catch (error) {
                 // Odoo unreachable or failing: the drawer may still take the cash, keep asking.
                 answer = null;
-                this.cashkeeper.info =
-                    error instanceof ConnectionLostError
-                        ? _t("No connection: still waiting for the cash machine.")
-                        : _t("Still waiting for the cash machine.");
+                if (this.cashkeeper.phase === "waiting") {
+                    this.cashkeeper.info =
+                        error instanceof ConnectionLostError
+                            ? _t("No connection: still waiting for the cash machine.")
+                            : _t("Still waiting for the cash machine.");
+                }
                 delay = Math.min(delay * 2, poll.max_interval_ms);
             }
         }
@@ -151,60 +176,62 @@ patch(PaymentPage.prototype, {
         });
     },
 
+    cashkeeperCancelRequest(token) {
+        return rpc("/pos_cashkeeper/kiosk/cancel", {
+            access_token: this.selfOrder.access_token,
+            order_access_token: token,
+        });
+    },
+
     cashkeeperCancel() {
         const loop = this.cashkeeperLoop;
         if (!loop || loop.cancel) {
             return;
         }
         this.cashkeeper.cancelling = true;
-        loop.cancel = rpc("/pos_cashkeeper/kiosk/cancel", {
-            access_token: this.selfOrder.access_token,
-            order_access_token: loop.token,
-        }).catch((error) => {
+        loop.cancel = this.cashkeeperCancelRequest(loop.token).catch((error) => {
             this.cashkeeper.info = errorText(error); // not cancelled: keep following
             return null;
         });
         loop.wake();
     },
 
-    async cashkeeperSettle(loop, answer) {
-        this.cashkeeperLoop = null;
-        this.selfOrder.cashkeeperWake = null;
+    cashkeeperShowEnd(answer) {
         Object.assign(this.cashkeeper, { phase: "final", answer, info: "", cancelling: false });
-        if (answer.state === "paid") {
-            return this.cashkeeperPaid(loop.token, answer);
-        }
         if (SETTLED.includes(answer.state)) {
             this.selfOrder.cashkeeperForget();
         }
     },
 
-    async cashkeeperPaid(token, answer) {
+    async cashkeeperSettle(loop, answer) {
+        this.cashkeeperStop();
+        this.cashkeeperShowEnd(answer);
+        if (answer.state !== "paid") {
+            return;
+        }
         // Forgotten first: a reload after the confirmation must not print the order again.
         this.selfOrder.cashkeeperForget();
-        let data = answer.order;
+        let data = answer.order; // a start that found the order paid comes without it
         if (!data) {
-            try {
-                data = (await this.selfOrder.cashkeeperStatus(token, { with_order: true })).order;
-            } catch {
-                data = null; // the confirmation page fetches the order itself
-            }
+            data = await this.selfOrder
+                .cashkeeperStatus(loop.token, { with_order: true })
+                .then((result) => result.order)
+                .catch(() => null); // the confirmation page fetches the order itself
         }
         if (data) {
             this.selfOrder.models.loadData(data);
         }
         this.selfOrder.notification.add(_t("Your order has been paid"), { type: "success" });
-        this.selfOrder.confirmationPage("order", "kiosk", token);
+        this.selfOrder.confirmationPage("order", "kiosk", loop.token);
     },
 
     /** Back, or another method: a ticket CKMonitor did not confirm may still reach the drawer,
      * so it is given up first (the server watches it: cash it takes is flagged). */
     async cashkeeperLeave(then) {
-        if (this.cashkeeper.answer?.state === "new") {
-            await rpc("/pos_cashkeeper/kiosk/cancel", {
-                access_token: this.selfOrder.access_token,
-                order_access_token: this.selfOrder.currentOrder.access_token,
-            }).catch(() => null);
+        const token = this.selfOrder.currentOrder.access_token;
+        this.cashkeeperStop();
+        if (["new", "offline"].includes(this.cashkeeper.answer?.state)) {
+            await this.cashkeeperCancelRequest(token).catch(() => null);
         }
         this.selfOrder.cashkeeperForget();
         Object.assign(this.cashkeeper, { phase: "", answer: null, info: "" });
