@@ -170,9 +170,10 @@ class PosCashKeeperTicket(models.Model):
 
     def _kiosk_follow(self, order):
         """The kiosk asks how its payment stands: CKMonitor answers once (rate-limited), and the
-        order is paid if the drawer has the cash."""
+        order is paid if the drawer has the cash. (After a cancel the kiosk keeps asking: cash
+        the drawer takes then is shown to the customer as taken after the cancel.)"""
         self.ensure_one()
-        if self.state in ("queued", "pending") and _Asked.may_ask(self):
+        if self.state in ("queued", "pending", "abandoned") and _Asked.may_ask(self):
             self._transport().look(self)
         if self.state == "paid" and not self.pos_payment_id:
             self._kiosk_complete_order()  # an earlier try failed, or was rolled back

@@ -64,8 +64,9 @@ registry.category("web_tour.tours").add("CashKeeperKioskCustomerCancelTour", {
             waitingForCash,
             { content: "the customer cancels", trigger: ".o_cashkeeper_cancel", run: "click" },
             says("press cancel on the cash machine too"),
-            drawer("pay-all"), // and inserts the cash anyway
-            Utils.clickBtn("Back"),
+            drawer("pay-all"), // and inserts the cash anyway: the kiosk, still watching, says so
+            says("took your cash after you cancelled"),
+            Utils.clickBtn("Back"), // and the customer walks away
             { content: "back to the cart", trigger: ".btn:contains('Pay')" },
         ].flat(),
 });
