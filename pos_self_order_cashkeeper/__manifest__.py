@@ -13,7 +13,10 @@ is paid and sent to preparation once, backed by its drawer ticket like any POS p
     "auto_install": True,
     "data": ["views/pos_cashkeeper_ticket_views.xml"],
     "assets": {
-        "pos_self_order.assets": ["pos_self_order_cashkeeper/static/src/**/*"],
+        "pos_self_order.assets": [
+            "pos_cashkeeper/static/src/app/wakeable.js",
+            "pos_self_order_cashkeeper/static/src/**/*",
+        ],
         "pos_self_order.assets_tests": [
             "pos_cashkeeper/static/tests/tours/utils/drawer_control.js",
             "pos_self_order_cashkeeper/static/tests/tours/**/*",

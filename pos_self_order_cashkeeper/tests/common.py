@@ -13,6 +13,14 @@ class KioskMixin:
     method, with one product, and helpers to call it as the kiosk's browser does (public, no
     login: the kiosk's access token and the order's)."""
 
+    offered = "cashkeeper_method"  # the CashKeeper method of the base test class the kiosk offers
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.kiosk_method = getattr(cls, cls.offered)
+        cls.kiosk = cls.make_kiosk(cls.kiosk_method)
+
     @classmethod
     def make_kiosk(cls, method, name="Kiosk"):
         if not getattr(cls, "kiosk_product", None):
@@ -115,18 +123,8 @@ class KioskMixin:
 class KioskCommon(KioskMixin, CashKeeperHttpCommon):
     """On-premise: the kiosk's CashKeeper method asks the simulator directly."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.kiosk_method = cls.cashkeeper_method
-        cls.kiosk = cls.make_kiosk(cls.kiosk_method)
-
 
 class KioskCloudCommon(KioskMixin, CashKeeperAgentCommon):
     """Cloud mode: the kiosk's CashKeeper method goes through the shop's on-site agent."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.kiosk_method = cls.cloud_method
-        cls.kiosk = cls.make_kiosk(cls.kiosk_method)
+    offered = "cloud_method"

@@ -20,6 +20,18 @@ class TestKioskPayment(KioskCommon):
         super().setUp()
         self.session = self.open_kiosk()
 
+    def cash_after_cancel(self):
+        """The customer cancels on the kiosk, then inserts the cash anyway; the watch cron sees it.
+        Returns (the order, its ticket)."""
+        answer, _error, order = self.kiosk_pay()
+        self.kiosk_status(order, action="cancel")
+        self.sim.pay(answer["ticket"])
+        ticket = self.kiosk_tickets(order)
+        self.age(ticket)
+        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        self.assertEqual(ticket.state, "paid_after_abandon")
+        return order, ticket
+
     def test_the_kiosk_offers_the_cashkeeper_and_nothing_of_the_drawer(self):
         data = self.kiosk.load_self_data()["pos.payment.method"]
         self.assertEqual([m["id"] for m in data["data"]], self.kiosk_method.ids)
@@ -88,11 +100,7 @@ class TestKioskPayment(KioskCommon):
         self.assertEqual(ticket.pos_order_id, order)  # the manager sees which order it was for
 
     def test_customer_comes_back_after_a_late_payment_and_it_pays_the_order(self):
-        answer, _error, order = self.kiosk_pay(self.order_data())
-        self.kiosk_status(order, action="cancel")
-        self.sim.pay(answer["ticket"])
-        self.age(self.kiosk_tickets(order))
-        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        order, _ticket = self.cash_after_cancel()
         again, error, order = self.kiosk_pay(self.order_data(order_uuid=order.uuid))
         self.assertEqual(again["state"], "paid", (again, error))
         self.assertPaidOnce(order)
@@ -195,13 +203,7 @@ class TestKioskPayment(KioskCommon):
         self.assertTrue(error)
 
     def test_a_manager_puts_cash_taken_after_a_cancel_on_its_order(self):
-        answer, _error, order = self.kiosk_pay()
-        self.kiosk_status(order, action="cancel")
-        self.sim.pay(answer["ticket"])
-        ticket = self.kiosk_tickets(order)
-        self.age(ticket)
-        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
-        self.assertEqual(ticket.state, "paid_after_abandon")
+        order, ticket = self.cash_after_cancel()
         with self.assertRaises(AccessError):
             ticket.with_user(self.pos_user).action_kiosk_pay_order()
         ticket.with_user(self.pos_admin).action_kiosk_pay_order()
@@ -218,12 +220,7 @@ class TestKioskPayment(KioskCommon):
         self.assertEqual(len(_sent(self.sim, b"C|")), 1)
 
     def test_a_manager_cannot_put_cash_on_an_order_that_changed(self):
-        answer, _error, order = self.kiosk_pay()
-        self.kiosk_status(order, action="cancel")
-        self.sim.pay(answer["ticket"])
-        ticket = self.kiosk_tickets(order)
-        self.age(ticket)
-        self.env["pos.cashkeeper.ticket"]._cron_watch_open_tickets()
+        order, ticket = self.cash_after_cancel()
         order.amount_total = 8.4  # the order was changed at the counter meanwhile
         with self.assertRaisesRegex(UserError, "now comes to"):
             ticket.with_user(self.pos_admin).action_kiosk_pay_order()

@@ -3,6 +3,7 @@ import { rpc, ConnectionLostError, RPCError } from "@web/core/network/rpc";
 import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
 import { register_payment_method } from "@point_of_sale/app/store/pos_store";
+import { sleepUnlessWoken, wakeable } from "@pos_cashkeeper/app/wakeable";
 
 // How often to ask is the transport's poll_policy (models/cashkeeper_transport.py), sent with
 // every result: one setting for the POS and the benchmark. These apply only until it arrives.
@@ -50,8 +51,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         if (this.isFollowing(uuid)) {
             return false; // already followed by this tab (double click): one loop per line
         }
-        const followed = (this.followed[uuid] = { cancel: null, woken: false });
-        followed.wake = () => (followed.woken = true);
+        const followed = (this.followed[uuid] = wakeable({ cancel: null }));
         try {
             const order = line.pos_order_id;
             const result = await this._call("start", line, {
@@ -143,7 +143,7 @@ export class PaymentCashKeeper extends PaymentInterface {
                 poll = result.poll || poll;
                 delay = result.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
             }
-            await this._sleep(followed, delay);
+            await sleepUnlessWoken(followed, delay);
             if (followed.cancel) {
                 const cancelled = await followed.cancel;
                 if (cancelled?.state === "paid") {
@@ -169,24 +169,6 @@ export class PaymentCashKeeper extends PaymentInterface {
                 delay = Math.min(delay * 2, poll.max_interval_ms);
             }
         }
-    }
-
-    /** Wait ``delay`` ms, less if the bus says the ticket changed (now, or while the last status
-     * call was on its way). */
-    _sleep(followed, delay) {
-        return new Promise((resolve) => {
-            if (followed.woken) {
-                followed.woken = false;
-                return resolve();
-            }
-            const done = () => {
-                clearTimeout(timer);
-                followed.wake = () => (followed.woken = true);
-                resolve();
-            };
-            const timer = setTimeout(done, delay);
-            followed.wake = done;
-        });
     }
 
     _complete(line, result) {

@@ -3,6 +3,7 @@ import { _t } from "@web/core/l10n/translation";
 import { rpc, ConnectionLostError } from "@web/core/network/rpc";
 import { onMounted, onWillUnmount, useState } from "@odoo/owl";
 import { PaymentPage } from "@pos_self_order/app/pages/payment_page/payment_page";
+import { sleepUnlessWoken, wakeable } from "@pos_cashkeeper/app/wakeable";
 
 // How often to ask comes with every answer (the ticket's transport, on the server); this applies
 // until the first one arrives.
@@ -24,7 +25,7 @@ patch(PaymentPage.prototype, {
         super.setup(...arguments);
         // phase: "" (no CashKeeper payment shown), "starting", "waiting" (for the cash), "final"
         this.cashkeeper = useState({ phase: "", answer: null, info: "", cancelling: false });
-        this.cashkeeperLoop = null; // {token, cancel, woken, wake}: the payment this page follows
+        this.cashkeeperLoop = null; // wakeable {token, cancel}: the payment this page follows
         onMounted(() => {
             // A payment found under way after a reload (Odoo's own onMounted has picked the
             // method already when the kiosk has only one).
@@ -99,8 +100,7 @@ patch(PaymentPage.prototype, {
     },
 
     cashkeeperFollowing(token) {
-        const loop = { token, cancel: null, woken: false };
-        loop.wake = () => (loop.woken = true);
+        const loop = wakeable({ token, cancel: null });
         this.cashkeeperLoop = loop;
         this.selfOrder.cashkeeperWake = () => loop.wake();
         this.selfOrder.paymentError = false;
@@ -129,7 +129,7 @@ patch(PaymentPage.prototype, {
                     Object.assign(this.cashkeeper, { phase: "waiting", answer, info: answer.message || "" });
                 }
             }
-            await this.cashkeeperSleep(loop, delay);
+            await sleepUnlessWoken(loop, delay);
             if (this.cashkeeperLoop !== loop) {
                 return;
             }
@@ -157,23 +157,6 @@ patch(PaymentPage.prototype, {
                 delay = Math.min(delay * 2, poll.max_interval_ms);
             }
         }
-    },
-
-    /** Wait ``delay`` ms, less when the bus says a ticket changed or the customer cancels. */
-    cashkeeperSleep(loop, delay) {
-        return new Promise((resolve) => {
-            if (loop.woken) {
-                loop.woken = false;
-                return resolve();
-            }
-            const done = () => {
-                clearTimeout(timer);
-                loop.wake = () => (loop.woken = true);
-                resolve();
-            };
-            const timer = setTimeout(done, delay);
-            loop.wake = done;
-        });
     },
 
     cashkeeperCancelRequest(token) {
