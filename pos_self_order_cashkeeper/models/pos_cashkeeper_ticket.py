@@ -60,6 +60,12 @@ def _answer(state, message, retry=True, ticket=False):
     return {"state": state, "final": True, "message": message, "retry": retry, "ticket": ticket, "amount": 0}
 
 
+def _unavailable():
+    """The drawer cannot take a payment now; why (agent offline, …) is for the staff's log."""
+    return _answer("unavailable", _(
+        "The cash machine is not available right now. Nothing was charged: choose another way to pay, or ask staff."))
+
+
 class PosCashKeeperTicket(models.Model):
     _inherit = "pos.cashkeeper.ticket"
 
@@ -132,9 +138,7 @@ class PosCashKeeperTicket(models.Model):
             agent = method.cashkeeper_agent_id
             if agent and agent.status == "online" and not agent.ckmonitor_reachable:
                 _logger.warning("CashKeeper kiosk %s: agent %s cannot reach CKMonitor", config.name, agent.name)
-                return _answer("unavailable", _(
-                    "The cash machine is not available right now. Nothing was charged: choose another way to pay, "
-                    "or ask staff."))
+                return _unavailable()
             return self._kiosk_send(method, session, order, amount)
 
     @api.model
@@ -146,9 +150,7 @@ class PosCashKeeperTicket(models.Model):
                                    order_ref=order.pos_reference or order.name)
         except UserError as e:  # the staff's reason (agent offline, …) is for the log, not the customer
             _logger.warning("CashKeeper kiosk %s, order %s: %s", order.config_id.name, order.pos_reference, e)
-            return _answer("unavailable", _(
-                "The cash machine is not available right now. Nothing was charged: choose another way to pay, "
-                "or ask staff."))
+            return _unavailable()
         return self._kiosk_ticket(order)._kiosk_result(order)
 
     @contextmanager
