@@ -22,7 +22,7 @@ class CashKeeperController(http.Controller):
               order_ref="", **ignored):
         """Start (or resume) the drawer payment of a payment line; returns the ticket state."""
         method, session = self._checked_method_and_session(payment_method_id, session_id)
-        _check_uuid(payment_uuid, _("payment line"))
+        self._check_line(payment_uuid)
         _check_uuid(order_uuid, _("order"))  # a ticket belongs to the order it was started for
         # Stored for the ledger only (never sent to CKMonitor): keep it printable and short.
         order_ref = "".join(c for c in order_ref if c.isprintable())[:64] if isinstance(order_ref, str) else ""
@@ -82,8 +82,11 @@ class CashKeeperController(http.Controller):
             raise AccessError(_("This point of sale has no such CashKeeper payment method."))
         return env["pos.payment.method"].browse(payment_method_id), env["pos.session"].browse(session_id)
 
-    def _line_ticket(self, method, session, payment_uuid, order_uuid):
+    def _check_line(self, payment_uuid):
         _check_uuid(payment_uuid, _("payment line"))
+
+    def _line_ticket(self, method, session, payment_uuid, order_uuid):
+        self._check_line(payment_uuid)
         # The line's latest ticket, if it belongs to this session and method (another session's
         # line is none of this caller's business). SQL: this runs on every poll.
         request.env.cr.execute(

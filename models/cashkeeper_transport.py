@@ -32,6 +32,16 @@ POLL_POLICY = {"interval_ms": 250, "max_interval_ms": 5000}
 COOL_DOWN = 5.0
 STATUS_TIMEOUT = 1.5
 DRAWER_LOCK = 0x434B44  # pg_try_advisory_lock namespace ("CKD")
+# A public caller (the self-order kiosk's page) gets one status ask's time in all for its call
+# (``public_call``): every exchange it makes (S or C, never retried) fits in what is left of it,
+# and one that would not fit is not made, so no public request ties up a worker longer than that.
+PUBLIC_CONTEXT = "cashkeeper_public_since"
+MIN_EXCHANGE = 0.05  # seconds: less than this left of a public call's time, no exchange starts
+
+
+def public_call(records):
+    """``records`` in a public caller's request: its exchanges share one status ask's time."""
+    return records.with_context(**{PUBLIC_CONTEXT: time.monotonic()})
 
 
 class _Breakers:
@@ -66,6 +76,12 @@ class DirectTransport:
         self.method = method.sudo()  # the drawer's address is for managers only
         self.endpoint = (method.env.cr.dbname, method.cashkeeper_host, method.cashkeeper_port)
         self.guarded = self.method.env["ir.config_parameter"].get_param("pos_cashkeeper.drawer_guard") != "off"
+        since = method.env.context.get(PUBLIC_CONTEXT)
+        self.deadline = since + min(self.method.cashkeeper_read_timeout, STATUS_TIMEOUT) if since else None
+
+    def time_left(self):
+        """Seconds this request may still spend on the drawer (a public call's budget)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     def known_fault(self):
         """The fault this drawer gave a moment ago, if it is still cooling down (see COOL_DOWN)."""
@@ -80,6 +96,8 @@ class DirectTransport:
         now (the caller keeps what the ledger knows); raises CKFastError."""
         if fault := self.known_fault():
             raise fault
+        if self.time_left() < MIN_EXCHANGE:
+            return None  # a public call's time is up: what the ledger knows
         with self.turn() as mine:
             if not mine:
                 return None
@@ -130,12 +148,15 @@ class DirectTransport:
 
     def client(self, retries=2, short=False):
         """``retries``: 0 for S (the POS or the cron asks again shortly), 2 for C (resent with the
-        same line). ``short``: timeouts of at most STATUS_TIMEOUT (S)."""
+        same line). ``short``: timeouts of at most STATUS_TIMEOUT (S). A public call: no retry,
+        within what is left of its time."""
         method = self.method
         if method.use_payment_terminal != "cashkeeper" or not (method.cashkeeper_host or "").strip():
             raise CKMonitorUnreachable(method.cashkeeper_host or "?", method.cashkeeper_port,
                                        "the payment method is no longer set up for CashKeeper")
         cap = STATUS_TIMEOUT if short else float("inf")
+        if self.deadline is not None:
+            retries, cap = 0, min(cap, max(self.time_left(), MIN_EXCHANGE))
         return CKFastClient(method.cashkeeper_host.strip(), method.cashkeeper_port, retries=retries,
                             connect_timeout=min(method.cashkeeper_connect_timeout, cap),
                             read_timeout=min(method.cashkeeper_read_timeout, cap))

@@ -35,6 +35,7 @@ from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
 from ..ckfast import CKFastError, CKFastProtocolError, ReplyKind, TicketConflict, amount_max
+from .cashkeeper_transport import MIN_EXCHANGE
 
 _logger = logging.getLogger(__name__)
 
@@ -257,6 +258,8 @@ class PosCashKeeperTicket(models.Model):
         if fault := transport.known_fault():
             self._note_error(fault)  # the drawer did not answer a moment ago: nothing sent, say why
             return
+        if transport.time_left() < MIN_EXCHANGE:
+            return  # a public call's time is up: not sent, nothing counted (the next call sends it)
         self.attempts += 1
         my_attempt = self.attempts
         self._commit()  # a crash from here on must count this attempt as possibly delivered

@@ -225,6 +225,20 @@ class PosPaymentMethod(models.Model):
         if not self.env.user.has_group(MANAGERS):
             raise AccessError(_("Only Point of Sale managers can do this with a CashKeeper."))
 
+    def _cashkeeper_drawer(self):
+        """Which CashKeeper this method's tickets reach: its on-site agent's, or CKMonitor's
+        host:port (as typed, whatever the case) in direct mode."""
+        method = self.sudo()
+        if method.cashkeeper_agent_id:
+            return ("agent", method.cashkeeper_agent_id.id)
+        return ("direct", (method.cashkeeper_host or "").strip().lower(), method.cashkeeper_port)
+
+    def _cashkeeper_same_drawer(self):
+        """The CashKeeper methods (this one too, archived ones too) whose tickets reach this drawer."""
+        drawer = self._cashkeeper_drawer()
+        methods = self.sudo().with_context(active_test=False).search([("use_payment_terminal", "=", "cashkeeper")])
+        return methods.filtered(lambda m: m._cashkeeper_drawer() == drawer)
+
     def _cashkeeper_endpoint(self):
         method = self.sudo()
         return f"{method.cashkeeper_host}:{method.cashkeeper_port}"

@@ -1,8 +1,8 @@
 """Benchmark: how fast the POS learns a drawer payment, and what it costs the Odoo server,
 side by side with fixed 2-second polling (the competing product's policy), in one run.
 
-    tools/dev bench [--payments 200] [--concurrency 10] [--scale 1,10,50] [--parts onprem,cloud,hung,agents]
-                    [--smoke]
+    tools/dev bench [--payments 200] [--concurrency 10] [--scale 1,10,50]
+                    [--parts onprem,cloud,hung,agents,kiosk] [--smoke]
 
 A real Odoo server (threaded) on a throwaway database with pos_cashkeeper, the simulator, and
 client threads that drive the POS's exact RPC sequence (start, then status until settled) with
@@ -16,12 +16,17 @@ random 0.3-3 s. Measured:
 3. scale: detection p95 and lost payments at 1, 10 and 50 concurrent payments; status endpoint
    throughput (calls/s) with 8 clients hammering pending tickets
 4. CKFast client round trip over loopback against the simulator
-5. cloud mode (tools/bench_cloud.py), a hung drawer's cost to other users (tools/bench_hung.py)
-   and connected agents' cost to other users (tools/bench_agents.py), on a prefork Odoo with 2
-   workers (cloud and agents behind nginx, as in production)
+5. cloud mode (tools/bench_cloud.py), a hung drawer's cost to other users (tools/bench_hung.py),
+   connected agents' cost to other users (tools/bench_agents.py) and kiosk customers' on a hung
+   drawer and on an answering one (tools/bench_kiosk.py; a second database, with the kiosk
+   bridge), on a prefork Odoo with 2 workers behind nginx, as in production
 
 Prints figures and target checks; it is a benchmark, not a test (it exits 0 unless a payment is
-lost or the run breaks). --smoke runs a few payments only.
+lost or the run breaks). --smoke runs a few payments only; with --db (the test suite's run) it
+skips the kiosk part unless --kiosk-db is given: that database has no pos_self_order by design
+(the addon's suites, its uninstall among them, check a shop without a kiosk), and a second one
+costs a full pos_self_order install (~1 min here) that the test suite's kiosk suite makes anyway,
+running the kiosk routes' tests.
 """
 
 import argparse
@@ -44,13 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_agents import bench_agents, report_agents
 from bench_cloud import bench_cloud, report_cloud
 from bench_hung import bench_hung, report_hung
+from bench_kiosk import bench_kiosk, report_kiosk
 from chaos import SETUP, Odoo
 
 from ckfast.client import CKFastClient
 from ckfast.simulator import Simulator
 
 BASELINE_MS = 2000
-PARTS = ("onprem", "cloud", "hung", "agents")
+PARTS = ("onprem", "cloud", "hung", "agents", "kiosk")
 STATUS_LINE = re.compile(r'"POST /pos_cashkeeper/payment/status HTTP/1.1" 200 - \d+ ([\d.]+) ([\d.]+)')
 
 
@@ -197,13 +203,18 @@ def parse_args():
     parser.add_argument("--parts", default=",".join(PARTS), help=f"some of {','.join(PARTS)} (default: all)")
     parser.add_argument("--smoke", action="store_true", help="a few payments only (for CI)")
     parser.add_argument("--db", help="existing database with pos_cashkeeper installed (default: a new one)")
-    parser.add_argument("--data-dir", help="Odoo data dir of --db")
+    parser.add_argument("--data-dir", help="Odoo data dir of --db (and of --kiosk-db)")
+    parser.add_argument("--kiosk-db", help="existing database with pos_self_order_cashkeeper installed, for the "
+                                           "kiosk part (default: a new one)")
     args = parser.parse_args()
     args.parts = set(args.parts.split(","))
     if args.parts - set(PARTS):
         parser.error(f"unknown part(s): {', '.join(sorted(args.parts - set(PARTS)))}")
     if args.smoke:
         args.payments, args.concurrency, args.scale = 6, 3, "1,3"
+        if args.db and not args.kiosk_db and "kiosk" in args.parts:
+            args.parts.discard("kiosk")
+            print("bench: --smoke on --db: kiosk part skipped (no kiosk database given; see --help)", flush=True)
     return args
 
 
@@ -251,13 +262,14 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="ck-bench-"))
     db = args.db or f"ck_bench_{os.getpid()}"
     odoo = Odoo(db, args.data_dir or tmp / "data", tmp / "odoo.log")
-    if not args.db:
+    shop = bool(args.parts - {"kiosk"})  # a part on the main database (the kiosk has its own)
+    if shop and not args.db:
         print(f"bench: creating database {db}; log {odoo.log}", flush=True)
         odoo.install()
-    onprem = cloud = hung = agents = None
+    onprem = cloud = hung = agents = kiosk = None
     try:
         with Simulator(port=0, pay_after=None) as sim:
-            setup = odoo.shell(SETUP.format(port=sim.port), "CHAOS-SETUP")
+            setup = odoo.shell(SETUP.format(port=sim.port), "CHAOS-SETUP") if shop else None
 
             def make_bench(method, front=odoo):
                 return Bench(front, sim, method, setup["sessions"])
@@ -272,10 +284,13 @@ def main():
                 hung = bench_hung(odoo, make_bench, pct, args.smoke)
             if "agents" in args.parts:
                 agents = bench_agents(odoo, make_bench, setup, sim, pct, tmp, args.smoke)
+        if "kiosk" in args.parts:
+            kiosk = bench_kiosk(args.kiosk_db or f"{db}_kiosk", args.data_dir or tmp / "data", tmp / "odoo-kiosk.log",
+                                pct, args.smoke, existing=bool(args.kiosk_db))
         rtt_median, rtt_p95 = ckfast_round_trip(200 if args.smoke else 1000)
     finally:
         odoo.stop()
-        if not args.db:
+        if shop and not args.db:
             subprocess.run(["dropdb", "--if-exists", db], check=False)
     runs = [*(onprem and (onprem["ours"], onprem["base"], *onprem["levels"].values()) or ()), *(cloud or ())]
     lost = sum(run["lost"] for run in runs)
@@ -290,6 +305,8 @@ def main():
         checks += report_hung(hung, args.smoke)
     if agents:
         checks += report_agents(agents)
+    if kiosk:
+        checks += report_kiosk(kiosk)
     checks.append(("no payment lost", lost == 0))
     print("\ntargets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
     return 1 if lost else 0

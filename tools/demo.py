@@ -137,19 +137,24 @@ def main():
 
     prepare_database(args.db, args.reset, args.kiosk, logs / "demo-install.log")
     config = configure_pos(args.db, args.sim_port, args.cloud, logs / "demo-install.log")
-    kiosk = Odoo(args.db, CK_HOME / "demo-data", logs / "demo-install.log").open_kiosk(args.sim_port) \
+    # A kiosk has a CashKeeper of its own (a till's ticket must never wait on its drawer): a
+    # second simulated CKMonitor, on the next port.
+    kiosk_port = args.sim_port + 1
+    kiosk = Odoo(args.db, CK_HOME / "demo-data", logs / "demo-install.log").open_kiosk(kiosk_port) \
         if args.kiosk else None
     config_id, config_name = config["id"], config["name"]
-    sim = subprocess.Popen([PY, "-m", "ckfast.simulator", "--port", str(args.sim_port), "--pay-after", args.pay_after],
-                           cwd=REPO)
+    sims = [subprocess.Popen([PY, "-m", "ckfast.simulator", "--port", str(port), "--pay-after", args.pay_after],
+                             cwd=REPO) for port in (args.sim_port, *([kiosk_port] if kiosk else []))]
     time.sleep(0.5)
-    if sim.poll() is not None:
-        sys.exit(f"The CKMonitor simulator could not start on port {args.sim_port} "
+    if any(sim.poll() is not None for sim in sims):
+        for sim in sims:
+            sim.terminate()
+        sys.exit(f"The CKMonitor simulator could not start on port {args.sim_port} or {kiosk_port} "
                  f"(already in use? try --sim-port)")
     server_log = logs / "demo-odoo.log"
     server = subprocess.Popen(odoo(args.db, f"--http-port={args.http_port}", f"--logfile={server_log}"))
     base = f"http://127.0.0.1:{args.http_port}"
-    processes = [server, sim]
+    processes = [server, *sims]
 
     def stop(*_):
         for proc in reversed(processes):  # the agent first: it says goodbye to Odoo
@@ -176,7 +181,8 @@ def main():
     if kiosk:
         cloud += (f"\n   Kiosk:       {base}{kiosk['route']}\n"
                   f"                (\"{kiosk['name']}\", self-order kiosk: Order Now, a product, Pay: it asks for\n"
-                  f"                the cash in the CashKeeper, paid after {args.pay_after} s)")
+                  f"                the cash in its own CashKeeper, simulated on 127.0.0.1:{kiosk_port}, paid after\n"
+                  f"                {args.pay_after} s)")
     print(f"""
 ==========================================================================================
  pos_cashkeeper demo is running
@@ -192,7 +198,7 @@ def main():
  Ctrl-C stops Odoo and the simulator.
 ==========================================================================================
 """, flush=True)
-    while server.poll() is None and sim.poll() is None:
+    while server.poll() is None and all(sim.poll() is None for sim in sims):
         time.sleep(0.5)
     print("Odoo or the simulator stopped; shutting down the other.")
     stop()

@@ -18,8 +18,10 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
 7. uninstall   the addon uninstalls cleanly from that database
 8. kiosk       a second throwaway database with the kiosk bridge (pos_self_order_cashkeeper, which
                brings Odoo's pos_self_order): its install log is clean of ours, ``--test-tags
-               /pos_self_order_cashkeeper`` (public endpoints and kiosk tours in Chromium; a skip
-               is a failure), then the bridge uninstalls cleanly
+               /pos_self_order_cashkeeper,/pos_self_order`` (public endpoints and kiosk tours in
+               Chromium; in the same run Odoo's own pos_self_order tests, kiosk and mobile tours
+               included, counted apart as ``kiosk-odoo``: they still pass with the bridge
+               installed; a skip is a failure), then the bridge uninstalls cleanly
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
 Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
@@ -42,12 +44,18 @@ REPO = Path(__file__).resolve().parents[1]
 CK_HOME = Path(os.environ.get("CK_HOME", Path.home() / ".cache" / "pos_cashkeeper"))
 MODULE = "pos_cashkeeper"
 KIOSK_MODULE = "pos_self_order_cashkeeper"
+# Odoo's own tests the kiosk suite runs too, with the bridge installed: {row: module}
+KIOSK_ODOO_TESTS = {"kiosk-odoo": "pos_self_order"}
 SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "kiosk"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
 LOG_LINE = re.compile(r"^\S+ \S+ \d+ (?P<level>[A-Z]+) \S+ (?P<logger>[\w.]+): (?P<msg>.*)$")
 SUMMARY = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database")
+# Odoo's test result logs under the test's Python module: "Starting TestClass.test_x ...",
+# "FAIL: …"/"ERROR: …" (a setUpClass error under odoo.tests.suite, naming the class), "skipped … : …"
+TEST_STARTED = re.compile(r"^Starting \S+ \.\.\.")
+TEST_FAILED = re.compile(r"^(FAIL|ERROR): ")
 
 
 class Results:
@@ -147,11 +155,34 @@ def parse_odoo_log(path, module=MODULE):
     return summary, skipped, ours, failures
 
 
-def suite_odoo(results, db, data_dir, logs, module=MODULE, name="odoo"):
-    """Install ``module`` into a new database and run its tests (suites ``name``, ``name``-install)."""
+def module_test_counts(path, module):
+    """(tests started, tests failed or in error, tests skipped) of ``module``'s tests in an Odoo log."""
+    prefix = f"odoo.addons.{module}."
+    started = bad = skipped = 0
+    for line in Path(path).read_text(errors="replace").splitlines():
+        m = LOG_LINE.match(line)
+        if not m or m["logger"].endswith(".browser"):  # a tour's console, not the test result
+            continue
+        level, logger, msg = m["level"], m["logger"], m["msg"]
+        if level == "INFO" and logger.startswith(prefix) and TEST_STARTED.match(msg):
+            started += 1
+        elif not (logger.startswith(prefix) or prefix in msg):
+            continue
+        elif level == "INFO" and msg.startswith("skipped ") and " : " in msg:
+            skipped += 1
+        elif level == "ERROR" and TEST_FAILED.match(msg):
+            bad += 1
+    return started, bad, skipped
+
+
+def suite_odoo(results, db, data_dir, logs, module=MODULE, name="odoo", also=None):
+    """Install ``module`` into a new database and run its tests (suites ``name``, ``name``-install);
+    ``also`` ({row: module}): in the same run, those modules' tests too, each counted in a row."""
+    also = also or {}
     log = logs / f"{name}-install-and-test.log"
     started = time.monotonic()
-    proc = run(odoo_cmd(db, data_dir, "-i", module, "--test-tags", f"/{module}", "--stop-after-init",
+    tags = ",".join(f"/{tagged}" for tagged in (module, *also.values()))
+    proc = run(odoo_cmd(db, data_dir, "-i", module, "--test-tags", tags, "--stop-after-init",
                         "--log-level=info"), log)
     summary, skipped, ours, failures = parse_odoo_log(log, module)
     elapsed = f"{time.monotonic() - started:.0f} s, log {log}"
@@ -161,14 +192,30 @@ def suite_odoo(results, db, data_dir, logs, module=MODULE, name="odoo"):
         results.add(name, 0, 1, f"no test summary in the log (exit {proc.returncode}); {elapsed}")
         return False
     failed, errors, total = summary
-    bad = failed + errors + len(skipped)
-    results.add(name, total - failed - errors - len(skipped), bad,
-                f"{len(skipped)} skipped (a skipped test is a failure); {elapsed}" if skipped else elapsed)
+    bad, skips = failed + errors + len(skipped), len(skipped)
+    # The other modules' counts come from their tests' log lines; ``module`` gets the rest of
+    # Odoo's summary (so a failure no line names is ours), and never less than its own lines say.
+    others = {row: module_test_counts(log, other) for row, other in also.items()}
+    if others:
+        total -= sum(n for n, _, _ in others.values())
+        bad -= sum(b + k for _, b, k in others.values())
+        skips -= sum(k for _, _, k in others.values())
+        _, own_bad, own_skips = module_test_counts(log, module)
+        bad, skips = max(bad, own_bad + own_skips), max(skips, own_skips)
+    results.add(name, max(total - bad, 0), bad,
+                f"{skips} skipped (a skipped test is a failure); {elapsed}" if skips else elapsed)
     install_ok = not ours  # test failures are counted above; this is about installing
     results.add("install" if name == "odoo" else f"{name}-install", int(install_ok), int(not install_ok),
                 "clean" if install_ok else f"{len(ours)} warning/error line(s) of ours while installing")
     if total == 0:
         results.add(f"{name}-count", 0, 1, f"Odoo ran no test of {module}")
+    for row, other in also.items():
+        other_total, other_bad, other_skips = others[row]
+        note = f"Odoo's {other} tests, {module} installed"
+        results.add(row, max(other_total - other_bad - other_skips, 0), other_bad + other_skips,
+                    f"{note}; {other_skips} skipped (a skipped test is a failure)" if other_skips else note)
+        if other_total == 0:
+            results.add(f"{row}-count", 0, 1, f"Odoo ran no test of {other}")
     return True
 
 
@@ -236,7 +283,7 @@ def suite_uninstall(results, db, data_dir, logs, module=MODULE, name="uninstall"
 def suite_kiosk(results, db, data_dir, logs):
     """The kiosk bridge in a database of its own: shops without a kiosk never get pos_self_order,
     so the addon's own suites run without it, and this one with it."""
-    if suite_odoo(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk"):
+    if suite_odoo(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk", also=KIOSK_ODOO_TESTS):
         suite_uninstall(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk-uninstall")
 
 

@@ -31,7 +31,7 @@ KIOSK_LINE = "kiosk-"  # + the order's uuid: the payment line of a kiosk order
 KIOSK_MIN_ASK_INTERVAL = 0.2
 # At most this many of the drawer's other open tickets are asked about before a start is refused.
 BUSY_LOOKS = 5
-# pg_advisory_lock namespace ("CKK") for serialising the kiosk starts on one payment method.
+# pg_try_advisory_lock namespace ("CKK") for serialising the kiosk starts on one drawer.
 KIOSK_LOCK = 0x434B4B
 PAID_ORDER_STATES = ("paid", "done", "invoiced")
 CRON_KIOSK_BATCH = 50  # kiosk orders the watch cron pays in one run (the rest: the next run)
@@ -88,12 +88,10 @@ class PosCashKeeperTicket(models.Model):
                 or order.session_id.state != "opened":
             raise UserError(_("Ticket %s cannot pay a kiosk order: only cash the drawer collected for a kiosk order "
                               "that is still unpaid, in an open session, can.", ticket.name))
-        total = order._get_rounded_amount(order.amount_total, force_round=True)
-        if ticket.currency_id.compare_amounts(ticket.amount, total):
-            raise UserError(_("The drawer collected %(collected)s, and kiosk order %(order)s now comes to %(total)s: "
-                              "refund the customer or record the sale otherwise.",
-                              collected=ticket.currency_id.format(ticket.amount), order=order.pos_reference,
-                              total=ticket.currency_id.format(total)))
+        if why := ticket._kiosk_amount_problem(order):
+            raise UserError(_("Kiosk order %(order)s cannot be paid with ticket %(ticket)s: %(why)s. Refund the "
+                              "customer or record the sale otherwise.", order=order.pos_reference,
+                              ticket=ticket.name, why=why))
         ticket.message_post(body=_("%s put this cash on its kiosk order.", self.env.user.name))
         if ticket.state == "paid_after_abandon":
             ticket._set_state("paid")  # completes the order (see _set_state)
@@ -107,7 +105,9 @@ class PosCashKeeperTicket(models.Model):
     # -- the kiosk's calls (after the controller's checks of the kiosk's and the order's tokens) --
     @api.model
     def _kiosk_start(self, method, order):
-        """Start, or resume, the CashKeeper payment of a kiosk order; returns the kiosk's answer."""
+        """Start, or resume, the CashKeeper payment of a kiosk order; returns the kiosk's answer.
+        The drawer is asked for the order's total at the shop's prices (``_kiosk_reprice``), whatever
+        the kiosk said, and no call waits for another: a drawer taken answers "busy"."""
         config, session = order.config_id, order.session_id
         if config.self_ordering_mode != "kiosk" or session.state != "opened" or session != config.current_session_id:
             return _answer("unavailable", _("This kiosk is closed: please pay at the counter."), retry=False)
@@ -119,6 +119,11 @@ class PosCashKeeperTicket(models.Model):
             return _answer("stuck", _("This order is already paid."), retry=False)
         if ticket and not _Asked.may_ask(ticket):
             return ticket._kiosk_result(order)  # asked a moment ago (Odoo's route is public too)
+        try:
+            order._kiosk_reprice()
+        except UserError as e:
+            _logger.warning("CashKeeper kiosk %s, order %s refused: %s", config.name, order.pos_reference, e)
+            return _answer("unavailable", e.args[0], retry=False)
         amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
         if ticket and ticket.state == "abandoned":
             ticket._transport().look(ticket)  # cancelled on the drawer since? then a new ticket
@@ -127,7 +132,9 @@ class PosCashKeeperTicket(models.Model):
             return ticket._kiosk_other_amount()
         if ticket:
             return self._kiosk_send(method, session, order, amount)  # Try again, a reload: resume it
-        with self._kiosk_drawer_lock(method):
+        with self._kiosk_drawer_turn(method) as mine:
+            if not mine:  # another kiosk's customer is starting on this drawer right now
+                return _answer("busy", _("The cash machine is serving another customer: try again in a moment."))
             busy = self._kiosk_busy_ticket(method, payment_uuid)
             if busy:
                 _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
@@ -154,21 +161,26 @@ class PosCashKeeperTicket(models.Model):
         return self._kiosk_ticket(order)._kiosk_result(order)
 
     @contextmanager
-    def _kiosk_drawer_lock(self, method):
-        """One new kiosk payment at a time per method: two kiosks tapping Pay together must not
-        both find the drawer free. A session lock (the ledger commits on the way), taken before
-        a fresh snapshot, so that the ticket the previous holder committed is seen."""
-        cr = self.env.cr
-        cr.execute("SELECT pg_advisory_lock(%s, %s)", [KIOSK_LOCK, method.id])
+    def _kiosk_drawer_turn(self, method):
+        """Yields whether this request may start a kiosk payment on the method's drawer now: two
+        kiosks tapping Pay together must not both find the drawer free, and a public call never
+        waits for another (the second one is told the drawer is busy). A session lock (the ledger
+        commits on the way), taken before a fresh snapshot, so that the ticket the previous
+        holder committed is seen."""
+        cr, key = self.env.cr, [KIOSK_LOCK, repr(method._cashkeeper_drawer())]
+        cr.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key)
+        if not cr.fetchone()[0]:
+            yield False
+            return
         try:
             self._commit()
-            yield
+            yield True
         finally:
             try:
-                cr.execute("SELECT pg_advisory_unlock(%s, %s)", [KIOSK_LOCK, method.id])
+                cr.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
             except psycopg2.Error:  # the transaction failed: Odoo rolls it back (and may retry)
                 cr.rollback()
-                cr.execute("SELECT pg_advisory_unlock(%s, %s)", [KIOSK_LOCK, method.id])
+                cr.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
 
     def _kiosk_follow(self, order):
         """The kiosk asks how its payment stands: CKMonitor answers once (rate-limited), and the
@@ -177,6 +189,8 @@ class PosCashKeeperTicket(models.Model):
         self.ensure_one()
         if self.state in ("queued", "pending", "abandoned") and _Asked.may_ask(self):
             self._transport().look(self)
+        elif self.state == "new" and not self.attempts and _Asked.may_ask(self):
+            self._progress()  # its start ran out of time before the C: send it now
         if self.state == "paid" and not self.pos_payment_id:
             self._kiosk_complete_order()  # an earlier try failed, or was rolled back
         return self._kiosk_result(order)
@@ -192,8 +206,10 @@ class PosCashKeeperTicket(models.Model):
     # -- rules -------------------------------------------------------------------------------
     @api.model
     def _kiosk_busy_ticket(self, method, payment_uuid):
-        """Another ticket of the drawer that may still take cash (after asking CKMonitor), if any."""
-        others = self.search([("payment_method_id", "=", method.id), ("state", "in", OPEN_STATES),
+        """Another ticket of the drawer (of any of the methods that reach it) that may still take
+        cash (after asking CKMonitor), if any."""
+        others = self.search([("payment_method_id", "in", method._cashkeeper_same_drawer().ids),
+                              ("state", "in", OPEN_STATES),
                               ("payment_uuid", "!=", payment_uuid)], order="id", limit=BUSY_LOOKS)
         for other in others:
             if (other.state != "new" or other.attempts) and _Asked.may_ask(other):
@@ -246,6 +262,8 @@ class PosCashKeeperTicket(models.Model):
         order = order.with_user(config.self_ordering_default_user_id).with_company(order.company_id)
         try:
             with self.env.cr.savepoint():
+                if why := ticket._kiosk_amount_problem(order):
+                    raise UserError(why)
                 order.add_payment({
                     "pos_order_id": order.id,
                     "payment_method_id": ticket.payment_method_id.id,
@@ -262,11 +280,24 @@ class PosCashKeeperTicket(models.Model):
                     order=order.pos_reference or order.name, why=e.args[0])
             if ticket.last_error != why:  # said once (the cron tries again every minute)
                 _logger.warning("CashKeeper ticket %s: %s", ticket.name, why)
-                ticket.write({"last_error": why})
+                ticket.write({"last_error": why, "on_no_order": True})  # the manager's to settle
                 ticket.message_post(body=why)
             return False
         _logger.info("CashKeeper ticket %s paid kiosk order %s", ticket.name, order.pos_reference)
         return True
+
+    def _kiosk_amount_problem(self, order):
+        """Why this ticket's cash cannot pay ``order`` (False when it can): exactly the order's total
+        at the shop's prices, rounded like cash (the lines may have been saved again since the start)."""
+        try:
+            order._kiosk_reprice()
+        except UserError as e:
+            return e.args[0]
+        total = order._get_rounded_amount(order.amount_total, force_round=True)
+        if self.currency_id.compare_amounts(self.amount, total):
+            return _("the drawer collected %(collected)s, and the order now comes to %(total)s",
+                     collected=self.currency_id.format(self.amount), total=self.currency_id.format(total))
+        return False
 
     def _kiosk_result(self, order):
         """What the kiosk shows: the state, and a message for the customer (never the staff's)."""

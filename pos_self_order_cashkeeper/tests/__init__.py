@@ -1,1 +1,1 @@
-from . import test_i18n, test_kiosk_access, test_kiosk_tours
+from . import test_i18n, test_kiosk_access, test_kiosk_tours, test_kiosk_trust

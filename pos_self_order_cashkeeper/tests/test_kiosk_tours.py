@@ -22,6 +22,11 @@ class TestKioskTours(KioskCommon):
         order = self.run_tour("CashKeeperKioskPaidTour")
         self.assertPaidOnce(order)
 
+    def test_the_customer_sees_and_pays_the_shops_price(self):
+        order = self.run_tour("CashKeeperKioskShopPriceTour")
+        self.assertEqual(self.assertPaidOnce(order).amount, 4.2)
+        self.assertEqual((order.lines.price_unit, order.amount_total), (4.2, 4.2))
+
     def test_drawer_cancel_then_try_again(self):
         order = self.run_tour("CashKeeperKioskDrawerCancelTour")
         self.assertEqual(self.kiosk_tickets(order).mapped("state"), ["cancelled", "paid"])

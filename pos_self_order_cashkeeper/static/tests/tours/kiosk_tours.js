@@ -109,3 +109,29 @@ registry.category("web_tour.tours").add("CashKeeperKioskCloudPaidTour", {
             agent("stop"),
         ].flat(),
 });
+
+// A stale or tampered kiosk page says the burger costs 0.01: the cash machine asks for the shop's
+// 4.20, and the customer sees it before inserting any cash.
+registry.category("web_tour.tours").add("CashKeeperKioskShopPriceTour", {
+    steps: () =>
+        [
+            Utils.clickBtn("Order Now"),
+            {
+                content: "the kiosk's page prices the burger at 0.01",
+                trigger: "body",
+                run: () => {
+                    const burger = window.posmodel.models["product.product"].find(
+                        (p) => p.name === "Kiosk Burger"
+                    );
+                    burger.lst_price = 0.01;
+                },
+            },
+            ProductPage.clickProduct("Kiosk Burger"),
+            Utils.clickBtn("Order"),
+            CartPage.checkProduct("Kiosk Burger", "0.01", "1"),
+            Utils.clickBtn("Pay"),
+            waitingForCash,
+            drawer("pay-all"),
+            paidAndConfirmed,
+        ].flat(),
+});
