@@ -24,11 +24,27 @@ class CashKeeperController(http.Controller):
         method, session = self._checked_method_and_session(payment_method_id, session_id)
         self._check_line(payment_uuid)
         _check_uuid(order_uuid, _("order"))  # a ticket belongs to the order it was started for
-        # Stored for the ledger only (never sent to CKMonitor): keep it printable and short.
-        order_ref = "".join(c for c in order_ref if c.isprintable())[:64] if isinstance(order_ref, str) else ""
         tickets = request.env["pos.cashkeeper.ticket"].sudo()
         return tickets._cashkeeper_start(method.sudo(), session.sudo(), payment_uuid, amount,
-                                         order_uuid=order_uuid, order_ref=order_ref)
+                                         order_uuid=order_uuid, order_ref=_clean_ref(order_ref))
+
+    @http.route("/pos_cashkeeper/payment/payout", type="json", auth="user", methods=["POST"])
+    def payout(self, payment_method_id=None, session_id=None, payment_uuid=None, amount=None, order_uuid="",
+               order_ref="", refunded_order_ids=(), confirmed=False, **ignored):
+        """A refund line (negative amount): the rules and what to do before the cashier pays it out
+        at the drawer, then (``confirmed``) the payout entry; status and abandon follow it."""
+        method, session = self._checked_method_and_session(payment_method_id, session_id)
+        self._check_line(payment_uuid)
+        _check_uuid(order_uuid, _("order"))
+        if not isinstance(refunded_order_ids, list | tuple) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in refunded_order_ids):
+            raise UserError(_("Invalid CashKeeper payment request: refunded_order_ids must be record ids."))
+        refunded = request.env["pos.order"].sudo().browse(refunded_order_ids).exists().filtered(
+            lambda o: o.company_id == session.company_id)
+        tickets = request.env["pos.cashkeeper.ticket"].sudo()
+        return tickets._cashkeeper_payout(method.sudo(), session.sudo(), payment_uuid, amount, order_uuid=order_uuid,
+                                          order_ref=_clean_ref(order_ref), refunded_orders=refunded,
+                                          confirmed=confirmed is True)
 
     @http.route("/pos_cashkeeper/payment/status", type="json", auth="user", methods=["POST"])
     def status(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):
@@ -99,6 +115,11 @@ class CashKeeperController(http.Controller):
         if ticket and order_uuid != ticket.order_uuid:
             raise AccessError(_("This CashKeeper payment was started for another order."))
         return ticket
+
+
+def _clean_ref(order_ref):
+    # Stored for the ledger only (never sent to CKMonitor): keep it printable and short.
+    return "".join(c for c in order_ref if c.isprintable())[:64] if isinstance(order_ref, str) else ""
 
 
 def _check_uuid(value, what):

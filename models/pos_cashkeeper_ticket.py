@@ -13,6 +13,9 @@ Rules (ckfast/PROTOCOL.md says what is known of CKFast):
 * Only CKMonitor's ``OK|OK`` makes a ticket paid. ``NOK Not found`` for a queued ticket is an
   anomaly. Connection and protocol errors leave the state unchanged (still unknown) and are
   reported as warnings; the POS keeps polling.
+* A refund paid out at the drawer is a ``payout`` entry (pos_cashkeeper_payout.py): CKFast as
+  known has no payout command, so the cashier's (or a manager's) confirmation is its record, and
+  it is bound to the refund's ``pos.payment`` by the same rules as a collection.
 * Tickets that may still take cash while no POS follows them (abandoned by the cashier, or sent
   while the line was removed) are checked by a cron, which flags late payments.
 * How a ticket reaches the drawer is its method's transport (cashkeeper_transport.py): this
@@ -36,6 +39,7 @@ from odoo.tools import float_compare, float_is_zero, float_round
 
 from ..ckfast import CKFastError, CKFastProtocolError, ReplyKind, TicketConflict, amount_max
 from .cashkeeper_transport import MIN_EXCHANGE
+from .pos_cashkeeper_payout import PAYOUT_FINAL_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -49,14 +53,20 @@ STATES = [
     ("abandoned", "Abandoned by cashier"),  # the POS gave up while the drawer may still take cash
     ("paid_after_abandon", "Paid after abandon"),  # the drawer collected after the POS gave up
     ("anomaly", "Anomaly"),  # CKMonitor lost a ticket it had queued (NOK Not found)
+    # Payouts (refunds paid out at the drawer), declared in the POS: see pos_cashkeeper_payout.py.
+    ("payout_waiting", "Payout: waiting for a manager"),  # declared by the cashier, to be confirmed
+    ("paid_out", "Paid out (declared)"),  # declared (and confirmed where a manager must): the cash left
+    ("payout_cancelled", "Payout cancelled"),  # withdrawn or refused before it was confirmed
 ]
 # States in which one payment line may have at most one ticket (resumed, never duplicated).
-LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_abandon")
+LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_abandon", "payout_waiting", "paid_out")
 # States in which the drawer may still collect cash: keep asking CKMonitor.
 OPEN_STATES = ("new", "queued", "pending", "abandoned")
 FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
 # The drawer holds the cash of these tickets: each must be on one order, or flagged.
 PAID_STATES = ("paid", "paid_after_abandon")
+# Cash moved in or out of the drawer for these: each must be on one order, or flagged.
+MOVED_STATES = (*PAID_STATES, "paid_out")
 ID_ALPHABET = string.ascii_uppercase + string.digits
 # A paid ticket whose payment has not reached Odoo after this long is flagged "collected, on no
 # order" (an offline POS syncs later and clears the flag); at the latest when the session closes.
@@ -80,13 +90,13 @@ def _base36(number):
 class PosCashKeeperTicket(models.Model):
     _name = "pos.cashkeeper.ticket"
     _description = "CashKeeper drawer ticket"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "pos.cashkeeper.payout"]
     _order = "id desc"
 
     name = fields.Char(string="Ticket", required=True, readonly=True, index=True, copy=False,
                        help="NumTiquet sent to CKMonitor.")
-    purpose = fields.Selection([("sale", "POS payment"), ("commissioning", "Commissioning test")],
-                               default="sale", required=True, readonly=True)
+    purpose = fields.Selection([("sale", "POS payment"), ("commissioning", "Commissioning test"),
+                                ("payout", "Refund paid out")], default="sale", required=True, readonly=True)
     payment_method_id = fields.Many2one("pos.payment.method", required=True, readonly=True, ondelete="restrict")
     session_id = fields.Many2one("pos.session", readonly=True, index=True, ondelete="restrict")
     config_id = fields.Many2one(related="session_id.config_id", store=True, string="Point of Sale")
@@ -104,10 +114,13 @@ class PosCashKeeperTicket(models.Model):
     on_no_order = fields.Boolean(string="Collected, on no order", readonly=True, tracking=True, copy=False,
                                  help="The drawer collected this cash, and no order in Odoo holds it.")
     amount_collected = fields.Monetary(compute="_compute_books", store=True, string="Collected by the drawer")
+    amount_paid_out = fields.Monetary(compute="_compute_books", store=True, string="Paid out",
+                                      help="A refund paid out at the drawer (declared in the POS).")
     amount_booked = fields.Monetary(compute="_compute_books", store=True, string="On orders",
-                                    help="The CashKeeper payment of a POS order that this ticket backs.")
+                                    help="The CashKeeper payment of a POS order that this ticket backs (a refund's "
+                                         "is negative).")
     amount_difference = fields.Monetary(compute="_compute_books", store=True, string="Difference",
-                                        help="Collected by the drawer minus on orders: should be 0.")
+                                        help="Collected minus paid out minus on orders: should be 0.")
     state = fields.Selection(STATES, default="new", required=True, readonly=True, index=True, tracking=True)
     attempts = fields.Integer(string="C attempts", readonly=True,
                               help="How many times the create request was sent (same ticket id each time).")
@@ -120,12 +133,17 @@ class PosCashKeeperTicket(models.Model):
     last_reply = fields.Char(readonly=True, help="Last raw answer from CKMonitor.")
     last_error = fields.Char(readonly=True)
     user_id = fields.Many2one("res.users", string="Cashier", readonly=True, default=lambda self: self.env.uid)
+    confirmed_by = fields.Many2one("res.users", string="Payout confirmed by", readonly=True, copy=False,
+                                   help="Who confirmed that the cash was paid out (the drawer does not confirm it).")
+    confirmed_at = fields.Datetime(string="Payout confirmed at", readonly=True, copy=False)
 
     _sql_constraints = [
         ("name_unique", "unique(name)", "A CashKeeper ticket id is used once only."),
         ("payment_unique", "unique(pos_payment_id)", "A POS payment is backed by one CashKeeper ticket only."),
-        ("sale_has_session", "CHECK(purpose != 'sale' OR session_id IS NOT NULL)",
+        ("sale_has_session", "CHECK(purpose NOT IN ('sale', 'payout') OR session_id IS NOT NULL)",
          "A CashKeeper payment ticket belongs to a POS session."),
+        ("payout_is_negative", "CHECK((purpose = 'payout') = (amount < 0))",
+         "A payout is a negative amount, and only a payout is."),
     ]
 
     def init(self):
@@ -146,8 +164,9 @@ class PosCashKeeperTicket(models.Model):
     def _compute_books(self):
         for ticket in self:
             ticket.amount_collected = ticket.amount if ticket.state in PAID_STATES else 0.0
+            ticket.amount_paid_out = -ticket.amount if ticket.state == "paid_out" else 0.0
             ticket.amount_booked = ticket.pos_payment_id.amount if ticket._on_an_order() else 0.0
-            ticket.amount_difference = ticket.amount_collected - ticket.amount_booked
+            ticket.amount_difference = ticket.amount_collected - ticket.amount_paid_out - ticket.amount_booked
 
     def _on_an_order(self):
         return bool(self.pos_payment_id) and self.pos_payment_id.pos_order_id.state != "cancel"
@@ -233,6 +252,8 @@ class PosCashKeeperTicket(models.Model):
         """The cashier cancels. Look once more: a paid ticket completes the line instead; a
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
         self.ensure_one()
+        if self.purpose == "payout":
+            return self._payout_withdraw()
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
         transport = self._transport()
@@ -250,7 +271,8 @@ class PosCashKeeperTicket(models.Model):
     def _progress(self):
         """Move the ticket forward by one CKMonitor exchange when it is still open (its transport
         makes it now, or hands it to the agent), and say where it stands."""
-        self._transport().progress(self)
+        if self.purpose != "payout":  # a payout is declared, never sent: nothing to ask the drawer
+            self._transport().progress(self)
         return self._result()
 
     def _send_create(self, transport):
@@ -361,7 +383,9 @@ class PosCashKeeperTicket(models.Model):
     def _result(self):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
         message = False
-        if self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
+        if self.purpose == "payout":
+            message = self._payout_message()
+        elif self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
             message = {
                 "cancelled": _("The payment was cancelled on the CashKeeper. Nothing was collected: retry or "
                                "remove the line."),
@@ -377,7 +401,7 @@ class PosCashKeeperTicket(models.Model):
         return {
             "ticket": self.name,
             "state": self.state,
-            "final": self.state in FINAL_STATES,
+            "final": self.state in FINAL_STATES + PAYOUT_FINAL_STATES,
             "message": message,
             "attempts": self.attempts,
             "amount": self.amount,
@@ -388,7 +412,7 @@ class PosCashKeeperTicket(models.Model):
     @api.model
     def _bind_payments(self, payments):
         """Bind each CashKeeper ``pos.payment`` to the paid ticket of its payment line. Returns
-        the refusals (one text per payment), and binds nothing when there is any."""
+        the refusals (payment, text), and binds nothing when there is any."""
         refusals, bindings = [], []
         for payment in payments:
             ticket = self.sudo().search([("payment_uuid", "=", payment.uuid or ""), ("state", "in", LIVE_STATES)],
@@ -397,16 +421,17 @@ class PosCashKeeperTicket(models.Model):
             if not why and ticket in [t for t, _p in bindings]:
                 why = _("ticket %s already backs another payment of this order", ticket.name)
             if why:
-                refusals.append(_("the CashKeeper payment of %(amount)s: %(why)s",
-                                  amount=payment.currency_id.format(payment.amount), why=why))
+                refusals.append((payment, _("the CashKeeper payment of %(amount)s: %(why)s",
+                                            amount=payment.currency_id.format(payment.amount), why=why)))
             else:
                 bindings.append((ticket, payment))
         if refusals:
             return refusals
         for ticket, payment in bindings:
-            if ticket.pos_payment_id != payment or ticket.state != "paid" or ticket.on_no_order:
+            state = "paid" if ticket.state in PAID_STATES else ticket.state  # paid after abandon, taken back
+            if ticket.pos_payment_id != payment or ticket.state != state or ticket.on_no_order:
                 # No commit here: the order and its binding are one transaction.
-                ticket.write({"pos_payment_id": payment.id, "state": "paid", "on_no_order": False})
+                ticket.write({"pos_payment_id": payment.id, "state": state, "on_no_order": False})
         return []
 
     def _binding_problem(self, payment):
@@ -419,10 +444,13 @@ class PosCashKeeperTicket(models.Model):
         if self.config_id != order.config_id or (self.session_id != order.session_id
                                                  and self.session_id.state == "opened"):
             return _("ticket %s belongs to another POS session", self.name)
-        if self.state not in PAID_STATES:
+        if self.purpose == "payout":
+            if problem := self._payout_binding_problem(payment):
+                return problem
+        elif self.state not in PAID_STATES:
             return _("the drawer has not collected ticket %(ticket)s (%(state)s)", ticket=self.name,
-                     state=dict(self._fields["state"]._description_selection(self.env))[self.state])
-        if float_compare(self.amount, payment.amount, precision_rounding=self.currency_id.rounding):
+                     state=self._state_label())
+        elif float_compare(self.amount, payment.amount, precision_rounding=self.currency_id.rounding):
             return _("the drawer collected %(collected)s for ticket %(ticket)s", ticket=self.name,
                      collected=self.currency_id.format(self.amount))
         bound = self.pos_payment_id.exists()
@@ -435,17 +463,21 @@ class PosCashKeeperTicket(models.Model):
     def _flag_no_order(self, domain=(), grace=NO_ORDER_GRACE):
         """Flag the paid tickets on no order (settled more than ``grace`` ago); returns them."""
         tickets = self.sudo().search([
-            ("state", "in", PAID_STATES), ("on_no_order", "=", False),
+            ("state", "in", MOVED_STATES), ("on_no_order", "=", False),
             ("settled_at", "<=", fields.Datetime.now() - grace), *domain,
         ]).filtered(lambda t: not t._on_an_order())
         for ticket in tickets:
-            _logger.warning("CashKeeper ticket %s: %s collected, on no order", ticket.name, ticket.amount)
+            _logger.warning("CashKeeper ticket %s: %s %s, on no order", ticket.name, ticket.amount,
+                            "paid out" if ticket.purpose == "payout" else "collected")
             ticket.on_no_order = True
         return tickets
 
     # -- helpers -----------------------------------------------------------------------------
     def _transport(self):
         return self.payment_method_id._cashkeeper_transport()
+
+    def _state_label(self):
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     @api.model
     def _live_ticket(self, payment_uuid):
@@ -490,8 +522,9 @@ class PosCashKeeperTicket(models.Model):
                 "and add a new one to collect another amount.", ticket=self.name, amount=self.amount))
 
     @api.model
-    def _check_amount(self, session, amount):
-        """The money rules of an amount, said plainly: no refunds, more than zero, within the wire's
+    def _check_amount(self, session, amount, payout=False):
+        """The money rules of an amount, said plainly: no refunds (a ``payout`` is negative, and
+        then its size is checked), more than zero, within the wire's
         limit (ckfast's ``amount_max``, asked here to say it in the cashier's language), no more
         decimals than the currency's (Odoo's floats compared at its precision), cash rounding. The
         wire format is checked when the C is written (``_cashkeeper_create_request``); the POS only
@@ -499,7 +532,11 @@ class PosCashKeeperTicket(models.Model):
         currency = session.currency_id
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
             raise UserError(_("The amount must be a number."))
-        if amount < 0:
+        if payout:
+            if amount >= 0:
+                raise UserError(_("A refund paid out at the drawer is a negative amount."))
+            amount = -amount
+        elif amount < 0:
             raise UserError(_("The CashKeeper cannot pay out refunds: use another payment method for "
                               "negative amounts."))
         if float_is_zero(amount, precision_rounding=currency.rounding):

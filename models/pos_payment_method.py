@@ -65,6 +65,15 @@ class PosPaymentMethod(models.Model):
     )
     cashkeeper_commissioned_by = fields.Many2one("res.users", string="Commissioned by", groups=MANAGERS,
                                                  readonly=True, copy=False)
+    cashkeeper_payouts = fields.Boolean(
+        string="Refunds paid out at the drawer", groups=MANAGERS,
+        help="Off: a refund (negative line) is refused on this method. On: the cashier pays it out at the "
+             "CashKeeper, through its own screen or menu, and confirms it in the POS; Odoo records the payout as "
+             "declared by the cashier (the drawer does not confirm it).")
+    cashkeeper_payout_by_manager = fields.Boolean(
+        string="A POS manager confirms payouts", groups=MANAGERS,
+        help="A cashier's payout then waits until a POS manager confirms it (Point of Sale > Orders > CashKeeper "
+             "Tickets); a manager's own payout counts as confirmed.")
     cashkeeper_connect_timeout = fields.Float(
         string="Connect timeout (s)", default=3.0, groups=MANAGERS,
         help="Seconds to open the TCP connection to CKMonitor.",
@@ -106,6 +115,11 @@ class PosPaymentMethod(models.Model):
         if {"use_payment_terminal", "journal_id", "outstanding_account_id"} & set(vals):
             self._cashkeeper_book_to_journal()
         return result
+
+    def _is_write_forbidden(self, fields):
+        # The server reads the payout settings on each refund, the POS never loads them: a manager
+        # may change them while registers are open.
+        return super()._is_write_forbidden(fields - {"cashkeeper_payouts", "cashkeeper_payout_by_manager"})
 
     def _cashkeeper_book_to_journal(self):
         """A drawer is where the cash is: CashKeeper payments are booked straight to the journal's own

@@ -12,16 +12,22 @@ class PosSession(models.Model):
     cashkeeper_warning = fields.Char(compute="_compute_cashkeeper", string="CashKeeper warning")
     cashkeeper_collected = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: collected by the drawer",
                                            help="What the drawer collected for this session (paid tickets).")
+    cashkeeper_paid_out = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: paid out",
+                                          help="Refunds paid out at the drawer for this session (declared in the POS).")
+    cashkeeper_net = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: net",
+                                     help="Collected minus paid out: what the session left in the drawer.")
     cashkeeper_booked = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: payments in the books",
-                                        help="The CashKeeper payments of this session's orders.")
+                                        help="The CashKeeper payments of this session's orders (refunds negative).")
     cashkeeper_difference = fields.Monetary(compute="_compute_cashkeeper", string="CashKeeper: difference",
-                                            help="Collected minus in the books: should be 0.")
+                                            help="Net minus in the books: should be 0.")
 
     @api.depends("state", "order_ids.payment_ids")
     def _compute_cashkeeper(self):
         for session in self:
             figures = session._cashkeeper_figures()
             session.cashkeeper_collected = figures["collected"]
+            session.cashkeeper_paid_out = figures["paid_out"]
+            session.cashkeeper_net = figures["net"]
             session.cashkeeper_booked = figures["booked"]
             session.cashkeeper_difference = figures["difference"]
             session.cashkeeper_warning = session._cashkeeper_closing_warning()
@@ -37,11 +43,14 @@ class PosSession(models.Model):
         ])
 
     def _cashkeeper_figures(self):
-        """The drawer's takings against the books, for closing: should differ by 0."""
+        """What went through the drawer against the books, for closing: should differ by 0."""
         self.ensure_one()
-        collected = sum(self._cashkeeper_tickets(PAID_STATES).mapped("amount"))
-        booked = sum(self._cashkeeper_booked_payments().mapped("amount"))
-        return {"collected": collected, "booked": booked, "difference": self.currency_id.round(collected - booked)}
+        rnd = self.currency_id.round
+        collected = rnd(sum(self._cashkeeper_tickets(PAID_STATES).mapped("amount")))
+        paid_out = rnd(-sum(self._cashkeeper_tickets(("paid_out",)).mapped("amount")))
+        booked = rnd(sum(self._cashkeeper_booked_payments().mapped("amount")))
+        return {"collected": collected, "paid_out": paid_out, "net": rnd(collected - paid_out), "booked": booked,
+                "difference": rnd(collected - paid_out - booked)}
 
     def _cashkeeper_closing_warning(self):
         """Said when the register closes: the drawer may still take cash for this session, took some
@@ -52,6 +61,15 @@ class PosSession(models.Model):
         if waiting:
             parts.append(_("%(count)s ticket(s) may still collect cash at the drawer (%(names)s): cancel them on "
                            "the CashKeeper first.", count=len(waiting), names=", ".join(waiting.mapped("name"))))
+        unconfirmed = self._cashkeeper_tickets(("payout_waiting",))
+        if unconfirmed:
+            parts.append(_("%(count)s payout(s) wait for a manager to confirm them (%(names)s).",
+                           count=len(unconfirmed), names=", ".join(unconfirmed.mapped("name"))))
+        loose_payouts = self._cashkeeper_tickets(("paid_out",)).filtered(lambda t: not t._on_an_order())
+        if loose_payouts:
+            parts.append(_("%(count)s payout(s) of %(amount)s are on no refund (%(names)s): the cash left the "
+                           "drawer.", count=len(loose_payouts), names=", ".join(loose_payouts.mapped("name")),
+                           amount=self.currency_id.format(-sum(loose_payouts.mapped("amount")))))
         loose = self._cashkeeper_tickets(PAID_STATES).filtered(lambda t: not t._on_an_order())
         if loose:
             parts.append(_("%(count)s ticket(s) collected %(amount)s that is on no order (%(names)s): the cash is "
@@ -72,8 +90,8 @@ class PosSession(models.Model):
             figures = {key: self.currency_id.format(value) for key, value in self._cashkeeper_figures().items()}
             data["cashkeeper"] = {
                 **figures,
-                "summary": _("CashKeeper: the drawer collected %(collected)s, the books hold %(booked)s, difference "
-                             "%(difference)s.", **figures),
+                "summary": _("CashKeeper: the drawer collected %(collected)s and paid out %(paid_out)s (declared), "
+                             "net %(net)s; the books hold %(booked)s, difference %(difference)s.", **figures),
                 "warning": self._cashkeeper_closing_warning(),
             }
         return data
@@ -88,7 +106,7 @@ class PosSession(models.Model):
         orders is backed by the paid ticket bound to it, of its amount."""
         payments = self._cashkeeper_booked_payments().filtered(lambda p: not p.currency_id.is_zero(p.amount))
         backed = self.env["pos.cashkeeper.ticket"].sudo().search([
-            ("pos_payment_id", "in", payments.ids), ("state", "=", "paid")])
+            ("pos_payment_id", "in", payments.ids), ("state", "in", ("paid", "paid_out"))])
         amounts = {t.pos_payment_id: t.amount for t in backed}
         unbacked = payments.filtered(
             lambda p: p not in amounts or p.currency_id.compare_amounts(amounts[p], p.amount))

@@ -8,6 +8,8 @@ from . import (
     test_i18n,
     test_payment_flow,
     test_payment_method,
+    test_payout_tours,
+    test_payouts,
     test_reconciliation,
     test_tours,
 )

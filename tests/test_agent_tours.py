@@ -54,3 +54,12 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
         self.assertEqual(tickets.attempts, 1)
         self.agent.invalidate_recordset()
         self.assertEqual(self.agent.status, "offline")  # stopped gracefully at the end of the tour
+
+    def test_cloud_refund_paid_out_at_the_drawer(self):
+        """In cloud mode too, a refund is declared in the POS, never sent to the agent."""
+        self.cloud_method.cashkeeper_payouts = True
+        entry = self.run_tour("CashKeeperPayoutTour")
+        self.assertRecordValues(entry, [{"purpose": "payout", "state": "paid_out", "amount": -1.98}])
+        self.assertEqual((entry.pos_payment_id.amount, entry.pos_payment_id.pos_order_id.state), (-1.98, "paid"))
+        self.assertFalse(self.sim.requests)
+        self.assertNotIn(entry.name, self.agent_process.log())

@@ -16,8 +16,9 @@ from odoo.tools import mute_logger
 from .common import CashKeeperHttpCommon
 
 
-@tagged("post_install", "-at_install")
-class TestCashKeeperBooks(CashKeeperHttpCommon):
+class BooksCase(CashKeeperHttpCommon):
+    """Orders synced as the POS syncs them, with CashKeeper lines the drawer paid (or not)."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -93,6 +94,24 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
     def order(self, order_uuid):
         return self.env["pos.order"].search([("uuid", "=", order_uuid)])
 
+    def refused(self, *orders):
+        """Sync ``orders``; return the reasons the server kept them unpaid ({order uuid: reason})."""
+        with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
+            result, error = self.sync(*orders)
+        self.assertFalse(error)  # a refusal never fails the POS's sync
+        return {o["uuid"]: o["cashkeeper_refusal"] for o in result["pos.order"] if o["cashkeeper_refusal"]}
+
+    def assertKeptUnpaid(self, order_uuid, reason):
+        order = self.order(order_uuid)
+        self.assertEqual(order.state, "draft")
+        self.assertIn(reason, order.cashkeeper_refusal)
+        self.assertIn("was not saved as paid", order.cashkeeper_refusal)
+        self.assertFalse(order._cashkeeper_payments())  # what the drawer does not back is not on it
+        self.assertIn("was not saved as paid", order.message_ids[0].body)
+
+
+@tagged("post_install", "-at_install")
+class TestCashKeeperBooks(BooksCase):
     # -- 1. orders are bound to their paid tickets, or refused -------------------------------
     def test_paid_ticket_backs_its_payment(self):
         name, line, order_uuid = self.paid_line(12.34)
@@ -109,7 +128,8 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
         self.assertEqual(len(self.env["pos.payment"].search([("uuid", "=", line)])), 1)
 
     def test_orders_the_drawer_did_not_pay_are_refused(self):
-        """Each way a browser could post cash the drawer never took, as the POS would send it."""
+        """Each way a browser could post cash the drawer never took, as the POS would send it: the
+        order is kept unpaid, without that payment, with the reason."""
         pending, _, pending_line = self.start_payment(self.pos_session, 5)
         _, paid_line, paid_order = self.paid_line(7)
         pending_order = self.line_orders[pending_line]
@@ -121,35 +141,54 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
             "another method": ([(self.second_method, 7, paid_line, "done")], paid_order, "another payment method"),
         }
         for case, (payments, known_order, reason) in cases.items():
-            with self.subTest(case), mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
+            with self.subTest(case):
                 order_uuid = known_order or str(uuid.uuid4())
-                result, error = self.sync(self.order_data(payments, order_uuid=order_uuid))
-                self.assertIn(reason, error or "")
-                self.assertIn("was not saved", error)
-                self.assertIn("It stays in this POS", error)
-                self.assertFalse(self.order(order_uuid))  # nothing half-saved
+                self.assertIn(reason, self.refused(self.order_data(payments, order_uuid=order_uuid))[order_uuid])
+                self.assertKeptUnpaid(order_uuid, reason)
         self.assertFalse(self.env["pos.payment"].search([("payment_method_id", "in", self.cashkeeper_method.ids)]))
         self.assertEqual(self.ticket(pending["ticket"]).state, "queued")
+        # The cashier pays the kept order again, this time with the drawer's paid line: saved as paid.
+        self.assertFalse(self.refused(self.order_data([self.ck(7, paid_line)], order_uuid=paid_order)))
+        self.assertEqual(self.order(paid_order).state, "paid")
+        self.assertFalse(self.order(paid_order).cashkeeper_refusal)
 
-    def test_one_paid_ticket_cannot_pay_two_orders(self):
-        name, line, order_uuid = self.paid_line(12.34)
-        second = str(uuid.uuid4())
-        with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
-            # Another order claiming that line's cash, before or after the real one syncs.
-            self.assertIn("was started for another order",
-                          self.sync(self.order_data([self.ck(12.34, line)], order_uuid=second))[1])
-            self.assertFalse(self.sync(self.order_data([self.ck(12.34, line)], order_uuid=order_uuid))[1])
-            self.assertIn("was started for another order",
-                          self.sync(self.order_data([self.ck(12.34, line)], order_uuid=second))[1])
-        self.assertFalse(self.order(second))
-        # The same order with that line twice (two payments, one drawer ticket).
-        third_line = self.paid_line(3)
-        with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
-            _, error = self.sync(self.order_data([self.ck(3, third_line[1]), self.ck(3, third_line[1])],
-                                                 order_uuid=third_line[2]))
-        self.assertIn("payment", error)
-        self.assertFalse(self.order(third_line[2]))
+    def test_a_refused_order_never_holds_back_the_batch(self):
+        """The POS syncs every pending order in one call: honest orders before and after a refused
+        one are saved as usual, the refused one is kept unpaid with its other payments."""
+        cash = self.env["pos.payment.method"].search([("is_cash_count", "=", True),
+                                                      ("id", "in", self.main_pos_config.payment_method_ids.ids)])[:1]
+        name, line, order_uuid = self.paid_line(6)
+        honest = [self.order_data([(cash, 3, str(uuid.uuid4()), "done")]),
+                  self.order_data([self.ck(6, line)], order_uuid=order_uuid),
+                  self.order_data([(cash, 2, str(uuid.uuid4()), "done")])]
+        bad = self.order_data([(cash, 4, str(uuid.uuid4()), "done"), self.ck(5, str(uuid.uuid4()))], total=9)
+        reasons = self.refused(honest[0], bad, honest[1], honest[2])
+        self.assertEqual(list(reasons), [bad["uuid"]])
+        for data in honest:
+            self.assertEqual(self.order(data["uuid"]).state, "paid")
         self.assertEqual(self.ticket(name).pos_payment_id.pos_order_id, self.order(order_uuid))
+        self.assertKeptUnpaid(bad["uuid"], "no CashKeeper ticket was started")
+        self.assertEqual(self.order(bad["uuid"]).payment_ids.mapped("amount"), [4])  # the cash part stays
+        self.assertIn("CashKeeper refused an order", self.pos_session.message_ids[0].body)
+        # The same batch again (a POS retrying after a lost answer): nothing doubled, still kept.
+        self.refused(bad, *honest)
+        self.assertEqual(self.env["pos.order"].search_count([("session_id", "=", self.pos_session.id)]), 4)
+        self.assertEqual(self.order(bad["uuid"]).state, "draft")
+
+    def test_a_refused_draft_keeps_its_earlier_lines_out_of_the_books(self):
+        """A draft synced with a waiting CashKeeper line, then sent paid with that line done while
+        the drawer never took the cash: kept unpaid, the line taken off."""
+        result, _, line = self.start_payment(self.pos_session, 4)
+        order_uuid = self.line_orders[line]
+        self.assertFalse(self.refused(self.order_data([self.ck(4, line, "waitingCard")], order_uuid=order_uuid,
+                                                      state="draft")))
+        payment = self.order(order_uuid).payment_ids
+        paid = dict(self.order_data([], order_uuid=order_uuid, total=4), lines=[])
+        paid["payment_ids"] = [Command.update(payment.id, {"payment_status": "done"})]
+        self.assertIn("has not collected ticket", self.refused(paid)[order_uuid])
+        self.assertKeptUnpaid(order_uuid, "has not collected ticket")
+        self.assertFalse(payment.exists())
+        self.assertEqual(self.ticket(result["ticket"]).state, "queued")  # the drawer still waits: watched
 
     def test_the_database_keeps_one_payment_per_ticket(self):
         name, line, order_uuid = self.paid_line(3)
@@ -163,12 +202,9 @@ class TestCashKeeperBooks(CashKeeperHttpCommon):
     def test_refusal_is_logged_for_the_manager(self):
         data = self.order_data([self.ck(9, str(uuid.uuid4()))])
         with self.assertLogs("odoo.addons.pos_cashkeeper.models.pos_order", "WARNING") as logs:
-            self.assertIn("was not saved", self.sync(data)[1])
+            self.assertIn("was not saved", self.sync(data)[0]["pos.order"][0]["cashkeeper_refusal"])
         self.assertIn("pos_user", logs.output[0])
-        # The chatter note is written by a cursor of its own, so the refused order's rollback keeps it.
-        order = self.env["pos.order"].new({"session_id": self.pos_session.id, "pos_reference": "Shop/0042"})
-        order._cashkeeper_log_refusal("Order Shop/0042 was not saved: test.")
-        self.assertIn("Order Shop/0042 was not saved", self.pos_session.message_ids[0].body)
+        self.assertIn(f"Order {data['name']} was not saved as paid", self.pos_session.message_ids[0].body)
 
     def test_drafts_keep_working_and_only_done_lines_are_bound(self):
         result, _, line = self.start_payment(self.pos_session, 4)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo.tests import tagged
 
 from .common import CashKeeperHttpCommon
@@ -79,6 +81,16 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         tickets = self.run_tour("CashKeeperForgedAmountTour")
         self.assertEqual(tickets.state, "paid")
         self.assertFalse(self.env["pos.payment"].search([("payment_method_id", "=", self.cashkeeper_method.id)]))
+        # The refused order is kept unpaid with the reason; the till's next orders synced anyway.
+        orders = self.env["pos.order"].search([("config_id", "=", self.main_pos_config.id)], order="id")
+        refused = orders.filtered("cashkeeper_refusal")
+        self.assertEqual(refused.mapped("uuid"), [tickets.order_uuid])
+        self.assertEqual(refused.state, "draft")
+        self.assertIn("was not saved as paid", refused.cashkeeper_refusal)
+        self.assertEqual((orders - refused).mapped("state"), ["paid", "paid"])
+        self.assertIn("CashKeeper refused an order", refused.session_id.message_ids[0].body)
+        self.env["pos.cashkeeper.ticket"]._flag_no_order(grace=timedelta(0))
+        self.assertTrue(tickets.on_no_order)  # the drawer's 1.98 is on no order: the manager is told
 
     def test_cash_rounding_applies_to_the_drawer(self):
         rounding = self.env["account.cash.rounding"].create({

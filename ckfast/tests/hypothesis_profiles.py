@@ -1,18 +1,21 @@
 """Hypothesis profiles for the property tests.
 
-``ci`` (chosen when ``CI=true``, as ``.ci/run`` sets it) keeps every test's strength (same
-number of examples) but makes the run load-proof and repeatable: a fixed seed (derandomize),
-no per-example deadline and no "data generation is too slow" health check, which on a busy
-two-core machine fail a correct test. ``dev`` is Hypothesis' default: random, fresh examples.
+Every profile keeps each test's strength (Hypothesis' number of examples) and is load-proof: no
+per-example deadline and no "data generation is too slow" / "data too large" health checks,
+which on a busy two-core machine fail a correct test.
+
+* ``steady`` (the default, for ``tools/dev test`` and CI alike): a fixed seed (derandomize), so a
+  run is repeatable and a failure is the same on every machine.
+* ``explore`` (``HYPOTHESIS_PROFILE=explore``): fresh random examples on each run, to look for
+  new failures; Hypothesis prints the seed to replay one.
 """
 
 import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "ci", derandomize=True, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile("dev")
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev"))
+LOAD_PROOF = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+
+settings.register_profile("steady", derandomize=True, print_blob=True, **LOAD_PROOF)
+settings.register_profile("explore", print_blob=True, **LOAD_PROOF)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "steady")

@@ -121,3 +121,12 @@ class PosOrder(models.Model):
                 price += remaining
             prices[choice] = price + choice.combo_item_id.extra_price + self._kiosk_option_extras(choice)
         return prices
+
+    def _cashkeeper_refund_problem(self):
+        # Kiosk sales are never refunded by a payout at a CashKeeper: the kiosk has no cashier to
+        # hand the cash over, and a till's drawer is not the kiosk's (one drawer, one kind of use).
+        kiosk = self.filtered(lambda o: o.sudo().config_id.self_ordering_mode == "kiosk")
+        if kiosk:
+            return _("%s is a kiosk order: kiosk orders are not refunded at a CashKeeper. Refund it with another "
+                     "payment method.", ", ".join(kiosk.mapped(lambda o: o.pos_reference or o.name)))
+        return super()._cashkeeper_refund_problem()

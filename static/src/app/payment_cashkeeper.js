@@ -3,13 +3,16 @@ import { rpc, ConnectionLostError, RPCError } from "@web/core/network/rpc";
 import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
 import { register_payment_method } from "@point_of_sale/app/store/pos_store";
+import { ask } from "@point_of_sale/app/store/make_awaitable_dialog";
 import { sleepUnlessWoken, wakeable } from "@pos_cashkeeper/app/wakeable";
 
 // How often to ask is the transport's poll_policy (models/cashkeeper_transport.py), sent with
 // every result: one setting for the POS and the benchmark. These apply only until it arrives.
 const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
 
-const FINAL_FAILURES = ["cancelled", "failed", "anomaly"];
+const FINAL_FAILURES = ["cancelled", "failed", "anomaly", "payout_cancelled"];
+// The line is complete: the drawer collected the cash, or the refund was paid out (declared).
+const COMPLETE = ["paid", "paid_out"];
 // send_payment_cancel's answer when the line must stay (with Retry) rather than be removed:
 // truthy, so that Odoo's Cancel button offers Retry; removal waits for exactly `true`.
 export const KEEP_FOR_RETRY = "keep-for-retry";
@@ -37,33 +40,13 @@ export class PaymentCashKeeper extends PaymentInterface {
     async send_payment_request(uuid) {
         await super.send_payment_request(...arguments);
         const line = this._line(uuid);
-        if (!line) {
-            return false;
-        }
-        if (line.amount <= 0) {
-            this._alert(
-                _t(
-                    "The CashKeeper cannot pay out money: use another payment method for refunds and negative amounts."
-                )
-            );
-            return false;
-        }
-        if (this.isFollowing(uuid)) {
+        if (!line || this.isFollowing(uuid)) {
             return false; // already followed by this tab (double click): one loop per line
         }
-        const followed = (this.followed[uuid] = wakeable({ cancel: null }));
+        this.followed[uuid] = wakeable({ cancel: null });
         try {
-            const order = line.pos_order_id;
-            const result = await this._call("start", line, {
-                amount: line.amount,
-                order_ref: order.pos_reference || order.name || "",
-            });
-            if (result.state === "new" && result.message) {
-                // CKMonitor did not confirm the ticket: say why; Retry resends the same ticket.
-                this._alert(result.message);
-                return false;
-            }
-            return await this._follow(line, result);
+            const result = line.amount < 0 ? await this._payOut(line) : await this._start(line);
+            return result ? await this._follow(line, result) : false;
         } catch (error) {
             this._alertError(error);
             return false;
@@ -71,6 +54,45 @@ export class PaymentCashKeeper extends PaymentInterface {
             delete this.followed[uuid];
             line.cashkeeperInfo = "";
         }
+    }
+
+    async _start(line) {
+        const result = await this._call("start", line, this._orderParams(line));
+        if (result.state === "new" && result.message) {
+            // CKMonitor did not confirm the ticket: say why; Retry resends the same ticket.
+            this._alert(result.message);
+            return null;
+        }
+        return result;
+    }
+
+    /**
+     * A refund (negative line): the server says whether and how to pay it out at the CashKeeper
+     * (it refuses where the method does not pay out); the cashier pays out with the drawer's own
+     * screen and confirms here. A line declared already (a reload) is followed as it stands.
+     */
+    async _payOut(line) {
+        const refunded = line.pos_order_id.lines.map((l) => l.refunded_orderline_id?.order_id?.id);
+        const params = {
+            ...this._orderParams(line),
+            refunded_order_ids: [...new Set(refunded.filter((id) => typeof id === "number"))],
+        };
+        const check = await this._call("payout", line, params);
+        if (check.ticket) {
+            return check;
+        }
+        const paidOut = await ask(this.env.services.dialog, {
+            title: _t("Pay out at the CashKeeper"),
+            body: check.message,
+            confirmLabel: _t("Paid out"),
+            cancelLabel: _t("Not paid out"),
+        });
+        return paidOut ? await this._call("payout", line, { ...params, confirmed: true }) : null;
+    }
+
+    _orderParams(line) {
+        const order = line.pos_order_id;
+        return { amount: line.amount, order_ref: order.pos_reference || order.name || "" };
     }
 
     async send_payment_cancel(order, uuid) {
@@ -89,12 +111,16 @@ export class PaymentCashKeeper extends PaymentInterface {
         if (!result) {
             return false; // keep the line: the drawer may still take the cash
         }
-        if (result.state === "paid") {
-            // Collected meanwhile: the line completes instead of being cancelled.
+        if (COMPLETE.includes(result.state)) {
+            // Collected (or the payout confirmed) meanwhile: the line completes instead.
             if (!followed && line) {
                 this._complete(line, result);
             }
-            this._alert(_t("The CashKeeper had already collected the cash: this payment is complete."));
+            this._alert(
+                result.state === "paid"
+                    ? _t("The CashKeeper had already collected the cash: this payment is complete.")
+                    : _t("A manager had already confirmed this payout: this payment is complete.")
+            );
             return false;
         }
         if (result.state === "paid_after_abandon") {
@@ -125,7 +151,7 @@ export class PaymentCashKeeper extends PaymentInterface {
         for (;;) {
             if (result) {
                 line.cashkeeperTicket = followed.ticket = result.ticket;
-                if (result.state === "paid") {
+                if (COMPLETE.includes(result.state)) {
                     line.transaction_id = result.ticket;
                     return true;
                 }
@@ -146,7 +172,7 @@ export class PaymentCashKeeper extends PaymentInterface {
             await sleepUnlessWoken(followed, delay);
             if (followed.cancel) {
                 const cancelled = await followed.cancel;
-                if (cancelled?.state === "paid") {
+                if (COMPLETE.includes(cancelled?.state)) {
                     result = cancelled;
                     continue;
                 }

@@ -1,9 +1,38 @@
 import { _t } from "@web/core/l10n/translation";
 import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PosStore } from "@point_of_sale/app/store/pos_store";
+import { RPCError } from "@web/core/network/rpc";
 import { patch } from "@web/core/utils/patch";
 
 patch(PosStore.prototype, {
+    /**
+     * The server keeps an order it refuses (a CashKeeper payment the drawer does not back) as an
+     * unpaid order carrying the reason, and saves the rest of the batch. The order being
+     * validated stays on the payment screen with the reason (Odoo's own error path); any other
+     * refused order is named, and waits in the Orders list.
+     */
+    async syncAllOrders(options = {}) {
+        const result = await super.syncAllOrders(...arguments);
+        const refused = Array.isArray(result) ? result.filter((order) => order.cashkeeper_refusal) : [];
+        if (!refused.length) {
+            return result;
+        }
+        for (const order of refused) {
+            // The server took off the payments the drawer does not back: so does the POS (a line
+            // the server does not hold has no server id).
+            order.payment_ids.filter((line) => typeof line.id !== "number").forEach((line) => line.delete());
+        }
+        const body = refused.map((order) => order.cashkeeper_refusal).join("\n\n");
+        if (options.throw && refused.some((order) => order.uuid === this.get_order()?.uuid)) {
+            const error = new RPCError(body);
+            error.exceptionName = "odoo.exceptions.UserError";
+            error.data = { message: body };
+            throw error;
+        }
+        this.dialog.add(AlertDialog, { title: _t("CashKeeper"), body });
+        return result;
+    },
+
     /**
      * Deleting an order must not orphan cash: an order holding a payment the drawer collected is
      * kept (the server refuses too). Otherwise its CashKeeper lines are cancelled first (the

@@ -177,8 +177,34 @@ registry.category("web_tour.tours").add("CashKeeperForgedAmountTour", {
                 },
             },
             PaymentScreen.clickValidate(),
-            dialogSays("was not saved"),
+            dialogSays("was not saved as paid"),
             PaymentScreen.isShown(),
+            {
+                content: "the refused order is unpaid again, without the forged line",
+                trigger: ".payment-screen",
+                run: () => {
+                    const order = window.posmodel.get_order();
+                    if (order.state !== "draft" || !order.cashkeeper_refusal || order.get_total_paid()) {
+                        throw new Error(
+                            `the refused order should be an unpaid draft with its reason: ${order.state}, ` +
+                                `${order.cashkeeper_refusal}, paid ${order.get_total_paid()}`
+                        );
+                    }
+                },
+            },
+            // The till goes on: the next orders sync as usual, the refused one waits in Orders.
+            Chrome.createFloatingOrder(),
+            ProductScreen.addOrderline("Desk Pad", "1"),
+            ProductScreen.clickPayButton(),
+            PaymentScreen.clickPaymentMethod("Cash"),
+            PaymentScreen.clickValidate(),
+            ReceiptScreen.isShown(),
+            ReceiptScreen.clickNextOrder(),
+            ProductScreen.addOrderline("Desk Pad", "2"),
+            ProductScreen.clickPayButton(),
+            PaymentScreen.clickPaymentMethod("Cash"),
+            PaymentScreen.clickValidate(),
+            ReceiptScreen.isShown(),
         ].flat(Infinity),
 });
 
