@@ -305,6 +305,8 @@ class PosCashKeeperTicket(models.Model):
     def _apply_create(self, reply, conflict=None):
         """CKMonitor answered C: queued, or ``conflict`` (the id is refused, nothing collected).
         One rule for both modes, whatever happened to the ticket while the C was on its way."""
+        if self.purpose == "payout":
+            return  # never sent: no answer of CKMonitor's is about it (an agent's report included)
         self.invalidate_recordset(["state", "queued_at"])
         raw, now = _raw(reply.raw), fields.Datetime.now()
         if conflict:
@@ -336,6 +338,8 @@ class PosCashKeeperTicket(models.Model):
 
     def _apply_status(self, reply, watching):
         """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_ask_ckmonitor``)."""
+        if self.purpose == "payout":
+            return  # never sent (see _apply_create)
         raw, now = _raw(reply.raw), fields.Datetime.now()
         if reply.kind is not ReplyKind.NOT_FOUND and not self.queued_at:
             self.queued_at = now  # CKMonitor knows it, even if every reply to C was lost

@@ -393,3 +393,22 @@ class TestKioskScope(KioskCommon):
         ticket = self.kiosk_tickets(order)
         self.assertEqual((len(ticket), ticket.state), (1, "queued"))
         self.assertEqual(len(_sent(self.sim, b"C|")), 1)
+
+    def test_kiosk_orders_are_never_refunded_at_a_cashkeeper(self):
+        """A till refunding a kiosk sale: the payout is refused when it is asked for."""
+        _answer, _error, order = self.kiosk_pay()
+        self.sim.pay(self.kiosk_tickets(order).name)
+        self.kiosk_status(order)
+        till_method = self.make_cashkeeper_method(name="CashKeeper till", cashkeeper_port=self.sim.port + 1,
+                                                  cashkeeper_payouts=True)
+        self.main_pos_config.write({"payment_method_ids": [Command.link(till_method.id)]})
+        till_session = self.open_session()
+        params = {"payment_method_id": till_method.id, "session_id": till_session.id, "amount": -4.2,
+                  "payment_uuid": str(uuid.uuid4()), "order_uuid": str(uuid.uuid4()), "confirmed": True}
+        result, error = self.ck_rpc("payout", login="pos_user", refunded_order_ids=[order.id], **params)
+        self.assertIsNone(result)
+        self.assertIn("is a kiosk order: kiosk orders are not refunded at a CashKeeper", error)
+        # Leaving the refunded order out does not help: the books ask the refund order's own lines
+        # when it is saved (``_payout_binding_problem``), and they name the kiosk sale.
+        self.assertIn("kiosk orders are not refunded", order._cashkeeper_refund_problem())
+        self.assertFalse(self.env["pos.cashkeeper.ticket"].sudo().search([("purpose", "=", "payout")]))

@@ -5,6 +5,7 @@ import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_scre
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import { registry } from "@web/core/registry";
+import { agent } from "@pos_cashkeeper/../tests/tours/utils/drawer_control";
 
 // A Desk Pad sold for cash, then refunded on the CashKeeper (a negative line).
 function refundOnTheCashKeeper() {
@@ -37,6 +38,19 @@ registry.category("web_tour.tours").add("CashKeeperPayoutTour", {
         [refundOnTheCashKeeper(), asksToPayOut, Dialog.confirm("Paid out"), ReceiptScreen.isShown()].flat(
             Infinity
         ),
+});
+
+// The same in cloud mode, with the shop's agent running (a payout never reaches it).
+registry.category("web_tour.tours").add("CashKeeperCloudPayoutTour", {
+    steps: () =>
+        [
+            agent("start"),
+            refundOnTheCashKeeper(),
+            asksToPayOut,
+            Dialog.confirm("Paid out"),
+            ReceiptScreen.isShown(),
+            agent("stop"),
+        ].flat(Infinity),
 });
 
 // The method does not pay out: the POS says so and what to do; the refund goes on another method.
