@@ -1,6 +1,6 @@
 {
     "name": "POS CashKeeper",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Sales/Point of Sale",
     "summary": "Collect POS cash payments with a CashKeeper smart cash drawer (CKMonitor / CKFast)",
     "description": """

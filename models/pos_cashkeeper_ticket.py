@@ -26,6 +26,7 @@ Rules (ckfast/PROTOCOL.md says what is known of CKFast):
 
 import logging
 import math
+import re
 import secrets
 import string
 import time
@@ -147,12 +148,16 @@ class PosCashKeeperTicket(models.Model):
     ]
 
     def init(self):
-        # One live ticket per payment line; a second start for that line resumes it.
+        # One live ticket per payment line; a second start for that line resumes it. A database of
+        # an earlier release may hold the index over other states: it is made again then.
+        cr = self.env.cr
+        cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'pos_cashkeeper_ticket_live_line'")
+        row = cr.fetchone()
+        if row and set(re.findall(r"'(\w+)'", row[0])) != set(LIVE_STATES):
+            cr.execute("DROP INDEX pos_cashkeeper_ticket_live_line")
         states = ", ".join(f"'{state}'" for state in LIVE_STATES)
-        self.env.cr.execute(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS pos_cashkeeper_ticket_live_line "
-            f"ON {self._table} (payment_uuid) WHERE state IN ({states})"
-        )
+        cr.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS pos_cashkeeper_ticket_live_line "
+                   f"ON {self._table} (payment_uuid) WHERE state IN ({states})")
 
     def _compute_pos_order(self):
         orders = self.env["pos.order"].search([("uuid", "in", self.mapped("order_uuid"))])

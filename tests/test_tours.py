@@ -92,17 +92,33 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.env["pos.cashkeeper.ticket"]._flag_no_order(grace=timedelta(0))
         self.assertTrue(tickets.on_no_order)  # the drawer's 1.98 is on no order: the manager is told
 
-    def test_cash_rounding_applies_to_the_drawer(self):
+    def round_cash(self, only_cash=True, auto_validate=True):
         rounding = self.env["account.cash.rounding"].create({
             "name": "0.05", "rounding": 0.05, "rounding_method": "HALF-UP", "strategy": "add_invoice_line",
             "profit_account_id": self.company_data["default_account_revenue"].id,
             "loss_account_id": self.company_data["default_account_expense"].id,
         })
         self.main_pos_config.write({"cash_rounding": True, "rounding_method": rounding.id,
-                                    "only_round_cash_method": True})
+                                    "only_round_cash_method": only_cash,
+                                    "auto_validate_terminal_payment": auto_validate})
+
+    def test_cash_rounding_applies_to_the_drawer_and_the_order_validates_by_itself(self):
+        self.round_cash(only_cash=True)
         tickets = self.run_tour("CashKeeperRoundedTour")
         self.assertPaidOnce(tickets)
         self.assertEqual(tickets.amount, 2.0)  # Desk Pad 1.98, rounded like cash
+        self.assertEqual((tickets.pos_order_id.amount_total, tickets.pos_order_id.amount_paid), (1.98, 2.0))
+
+    def test_cash_rounding_of_every_method_validates_by_itself_too(self):
+        self.round_cash(only_cash=False)
+        tickets = self.run_tour("CashKeeperRoundedTour")
+        self.assertPaidOnce(tickets)
+        self.assertEqual(tickets.amount, 2.0)
+
+    def test_cash_rounding_without_auto_validation_waits_for_validate(self):
+        self.round_cash(auto_validate=False)
+        tickets = self.run_tour("CashKeeperRoundedManualTour")
+        self.assertPaidOnce(tickets)
 
     def test_spanish_cashier(self):
         """One sale through the drawer with the cashier's Odoo in Spanish (i18n/es.po)."""

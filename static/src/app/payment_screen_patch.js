@@ -1,5 +1,6 @@
 import { onMounted } from "@odoo/owl";
 import { PaymentScreen } from "@point_of_sale/app/screens/payment_screen/payment_screen";
+import { floatIsZero } from "@web/core/utils/numbers";
 import { patch } from "@web/core/utils/patch";
 import { KEEP_FOR_RETRY } from "@pos_cashkeeper/app/payment_cashkeeper";
 
@@ -26,6 +27,28 @@ patch(PaymentScreen.prototype, {
                 this.sendPaymentRequest(line);
             }
         });
+    },
+
+    async sendPaymentRequest(line) {
+        await super.sendPaymentRequest(...arguments);
+        // Odoo validates after a terminal payment when nothing is due before rounding; a
+        // CashKeeper line is cash, paid at the rounded amount (2.00 for 1.98): then nothing is
+        // due once rounded (no change either), and it validates the same way. Core already
+        // validated when the unrounded due was 0.
+        const order = line.pos_order_id;
+        const decimals = this.pos.currency.decimal_places;
+        if (
+            isCashKeeper(line) &&
+            line.get_payment_status() === "done" &&
+            this.pos.config.cash_rounding &&
+            this.pos.config.auto_validate_terminal_payment &&
+            order === this.currentOrder &&
+            order.is_paid() &&
+            floatIsZero(order.get_change(), decimals) &&
+            !floatIsZero(order.get_due(), decimals)
+        ) {
+            this.validateOrder(false);
+        }
     },
 
     async sendPaymentCancel(line) {

@@ -144,13 +144,19 @@ registry.category("web_tour.tours").add("CashKeeperDeleteCollectedOrderTour", {
         ].flat(Infinity),
 });
 
-// Cash rounding (0.05): the CashKeeper line is rounded like cash. Odoo auto-validates a terminal
-// payment only when nothing is due, and a rounded line leaves -0.02: the cashier validates.
+// Cash rounding (0.05): the CashKeeper line is rounded like cash (2.00 for 1.98), and once the
+// drawer has it the order validates by itself like any terminal payment (the test turns Odoo's
+// auto-validation off for the manual variant: the cashier validates).
+const roundedLine = { content: "the CashKeeper line is rounded like cash", trigger: ".paymentline:contains('2.00')" };
 registry.category("web_tour.tours").add("CashKeeperRoundedTour", {
+    steps: () =>
+        [sellDeskPad(), roundedLine, waitingForCash, drawer("pay-all"), ReceiptScreen.isShown()].flat(Infinity),
+});
+registry.category("web_tour.tours").add("CashKeeperRoundedManualTour", {
     steps: () =>
         [
             sellDeskPad(),
-            { content: "the CashKeeper line is rounded like cash", trigger: ".paymentline:contains('2.00')" },
+            roundedLine,
             paidLineWaits,
             PaymentScreen.clickValidate(),
             ReceiptScreen.isShown(),
