@@ -16,6 +16,9 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
                and in cloud mode (the real agent, a prefork Odoo); figures are printed, not
                asserted: performance goals live in the benchmark, not in tests
 7. uninstall   the addon uninstalls cleanly from that database
+   upgrade     tools/upgrade_check.py: databases made with the previous releases (their commits in this
+               repository's history), with sales, upgraded with -u to this checkout: tickets, payments,
+               flags, accounts and schema as a fresh install has them
 8. kiosk       a second throwaway database with the kiosk bridge (pos_self_order_cashkeeper, which
                brings Odoo's pos_self_order): its install log is clean of ours, ``--test-tags
                /pos_self_order_cashkeeper,/pos_self_order`` (public endpoints and kiosk tours in
@@ -46,7 +49,7 @@ MODULE = "pos_cashkeeper"
 KIOSK_MODULE = "pos_self_order_cashkeeper"
 # Odoo's own tests the kiosk suite runs too, with the bridge installed: {row: module}
 KIOSK_ODOO_TESTS = {"kiosk-odoo": "pos_self_order"}
-SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "kiosk"]
+SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "upgrade", "kiosk"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
@@ -280,6 +283,22 @@ def suite_uninstall(results, db, data_dir, logs, module=MODULE, name="uninstall"
     results.add(name, int(ok), int(not ok), "clean" if ok else f"see {log}")
 
 
+def suite_upgrade(results, logs):
+    """Databases made with the previous releases, upgraded to this checkout (tools/upgrade_check.py)."""
+    started = time.monotonic()
+    proc = run([PY, str(REPO / "tools" / "upgrade_check.py")], logs / "upgrade.out")
+    lines = (logs / "upgrade.out").read_text(errors="replace").splitlines()
+    for line in lines:
+        if line.startswith(("upgrade", "  FAIL")):
+            print("   " + line)
+    counts = re.search(r"upgrade: (\d+) passed, (\d+) failed", "\n".join(lines))
+    passed, failed = (int(counts[1]), int(counts[2])) if counts else (0, 1)
+    releases = [line.split()[2] for line in lines if line.startswith("upgrade from ")]
+    results.add("upgrade", passed, failed or int(proc.returncode != 0),
+                f"checks after -u from {', '.join(releases) or '?'} ({time.monotonic() - started:.0f} s; "
+                f"{logs / 'upgrade.out'})")
+
+
 def suite_kiosk(results, db, data_dir, logs):
     """The kiosk bridge in a database of its own: shops without a kiosk never get pos_self_order,
     so the addon's own suites run without it, and this one with it."""
@@ -320,6 +339,8 @@ def main():
                     suite_bench(results, db, data_dir, logs)
                 if "uninstall" in wanted:
                     suite_uninstall(results, db, data_dir, logs)
+        if "upgrade" in wanted:
+            suite_upgrade(results, logs)
         if "kiosk" in wanted:
             suite_kiosk(results, kiosk_db, data_dir, logs)
     finally:
