@@ -47,8 +47,10 @@ PREVIOUS = {
     "18.0.1.1.0": "ba4f379f4726fc3b29ce298ef8972e9b07a65f0d",
 }
 MARKER = "UPGRADE-CHECK"
-# One filestore folder for every database of a run (`db duplicate` copies it).
-DATA_DIR = Path(tempfile.mkdtemp(prefix="ck-upgrade-"))
+# The run's folder: the old releases' addons, and one data folder for every database of the run
+# (`db duplicate` copies the filestore there).
+RUN_DIR = Path(tempfile.gettempdir()) / f"ck-upgrade-{os.getpid()}"
+DATA_DIR = RUN_DIR / "data"
 DUPLICATING = threading.Lock()  # one copy of the base database at a time
 LOG_LINE = re.compile(r"^\S+ \S+ \d+ (?P<level>[A-Z]+) \S+ (?P<logger>[\w.]+): (?P<msg>.*)$")
 
@@ -346,7 +348,8 @@ def fresh_schema(base, db, log):
 
 def main(logs):
     started = time.monotonic()
-    tmp = DATA_DIR
+    tmp = RUN_DIR
+    tmp.mkdir()
     base, fresh_db = f"ck_upg_{os.getpid()}_base", f"ck_upg_{os.getpid()}_fresh"
     releases = [Release(name, commit, tmp, logs, base) for name, commit in PREVIOUS.items()]
     log = logs / "upgrade-fresh.log"
