@@ -20,6 +20,12 @@ from .errors import CKFastError, CKFastFieldError
 from .protocol import AmountFormat, CreateTicket, ReplyKind
 
 
+def add_amount_format_option(parser, what):
+    """``--amount-format``, its choices and their meaning said once (the CLI's and the simulator's)."""
+    choices = "; ".join(f"{f.value}: {f.label}" for f in AmountFormat)
+    parser.add_argument("--amount-format", default=AmountFormat.CENTS.value, choices=[f.value for f in AmountFormat],
+                        help=f"{what} (default {AmountFormat.CENTS.value}). {choices}")
+
 def _client(args):
     return CKFastClient(
         args.host,
@@ -114,12 +120,7 @@ def build_parser():
     create = sub.add_parser("create", help="queue a ticket (C)")
     create.add_argument("ticket_id")
     create.add_argument("amount", help="in major units, e.g. 12.34")
-    create.add_argument(
-        "--amount-format",
-        default=AmountFormat.CENTS.value,
-        choices=[f.value for f in AmountFormat],
-        help="how Importe is written (default cents: 12.34 is sent as 1234)",
-    )
+    add_amount_format_option(create, "how Importe is written")
     create.add_argument("--decimals", type=int, default=2, help="currency decimals (default 2)")
     create.add_argument("--id2", default="")
     create.add_argument("--id-caja", default="", help="IDCaja (POS/till number)")

@@ -54,6 +54,15 @@ class AmountFormat(enum.Enum):
         sample = Decimal(1234).scaleb(-decimals)
         return f"{sample} is sent as {encode_amount(sample, self, decimals)}"
 
+    @property
+    def label(self):
+        """The setting's label (the payment method's choices, the command lines' help), e.g.
+        'Integer cents (12.34 is sent as 1234)'."""
+        return f"{_FORMAT_NAMES[self.value]} ({self.example()})"
+
+
+_FORMAT_NAMES = {"cents": "Integer cents", "decimal_dot": "Decimal with a dot", "decimal_comma": "Decimal with a comma"}
+
 
 def _check_text(field, value, max_len, *, allow_empty=True):
     if not isinstance(value, str):

@@ -44,6 +44,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .cli import add_amount_format_option
 from .errors import CKFastFieldError
 from .protocol import TICKET_ID_MAX_LEN, AmountFormat, decode_amount
 
@@ -461,12 +462,7 @@ def main(argv=None):
     parser.add_argument(
         "--cancel-after", default="never", help="seconds before a new ticket cancels itself (default never)"
     )
-    parser.add_argument(
-        "--amount-format",
-        default=AmountFormat.CENTS.value,
-        choices=[f.value for f in AmountFormat],
-        help="Importe format CKMonitor expects; others are refused (default cents)",
-    )
+    add_amount_format_option(parser, "Importe format CKMonitor expects; others are refused")
     parser.add_argument("--decimals", type=int, default=2, help="currency decimals (default 2)")
     parser.add_argument("--quiet", action="store_true", help="do not print each request")
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@ from odoo import _, http
 from odoo.exceptions import AccessDenied, AccessError, UserError
 from odoo.http import request
 
-from ..models.pos_cashkeeper_agent import PROTOCOL, STATUS_INTERVAL_MS, WAKE
+from ..ckfast.agent_link import AGENT_PROTOCOL, WAKE
+from ..models.pos_cashkeeper_agent import STATUS_INTERVAL_MS
 
 
 class CashKeeperAgentController(http.Controller):
@@ -17,14 +18,14 @@ class CashKeeperAgentController(http.Controller):
     def poll(self, version="", ckmonitor=None, bye=False, instance="", protocol=1, **ignored):
         """Heartbeat; answers at once with the open tickets and the agent's bus channel."""
         agent = self._agent()
-        if protocol != PROTOCOL:
+        if protocol != AGENT_PROTOCOL:
             # An agent of protocol 1 expects Odoo to hold its poll and would poll without pause.
             raise UserError(_("This cashkeeper-agent (%(version)s) is too old for this Odoo: install the agent "
                               "of the same pos_cashkeeper release.", version=version or "?"))
         agent._heartbeat(version, ckmonitor, bye, instance)
         return {
             "agent": agent.name,
-            "protocol": PROTOCOL,
+            "protocol": AGENT_PROTOCOL,
             "channel": agent._bus_channel(),
             "wake": WAKE,
             "heartbeat": agent._heartbeat_interval(),

@@ -1,10 +1,13 @@
 """How a payment method's tickets reach the drawer: the one seam between direct and agent mode.
 
-The ledger's rules (pos_cashkeeper_ticket.py) never ask which mode a method is in: they ask its
-transport, which ``pos.payment.method._cashkeeper_transport()`` chooses, in that one place.
+One way: the ledger (pos_cashkeeper_ticket.py) decides and calls its transport; the transport
+makes the exchange and reports CKMonitor's answer back (``ticket._apply_create``/``_apply_status``/
+``_note_error``). Nothing outside this file asks which mode a method is in;
+``pos.payment.method._cashkeeper_transport()`` chooses it, once per request (``ticket._transport``).
 * ``DirectTransport``: this Odoo server talks CKFast to CKMonitor (on-premise), during the request.
-* ``AgentTransport``: the shop's on-site agent makes the exchanges and reports them (cloud mode);
-  Odoo records the work and wakes the agent. The agent's side: pos_cashkeeper_agent.py.
+* ``AgentTransport``: the shop's on-site agent makes the exchanges and reports them (cloud mode,
+  pos_cashkeeper_agent.py); Odoo records the work and wakes the agent.
+Both count a C attempt the same way before it goes out (``ticket._count_attempt``).
 """
 
 import contextlib
@@ -13,7 +16,8 @@ import time
 
 from odoo import _
 
-from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnreachable
+from ..ckfast import CKFastClient, CKFastError, CKMonitorTimeout, CKMonitorUnreachable, TicketConflict
+from .cashkeeper_states import ASKED_STATES, NEW
 
 # How the POS follows a ticket on a drawer this server asks (sent with every result, read by the
 # POS and the benchmark): while the drawer waits the POS asks every interval_ms (each answer costs
@@ -68,8 +72,36 @@ class _Breakers:
                 cls._open.pop(endpoint, None)
 
 
-class DirectTransport:
-    sends_now = True  # a request that records a ticket also sends its C
+class Transport:
+    """What the ledger asks of a transport; by default nothing happens (the agent's exchanges)."""
+
+    def send(self, ticket):
+        """Send the ticket's stored C, counting the attempt first, and report the answer."""
+
+    def ask(self, ticket, watching=False):
+        """Ask CKMonitor about the ticket (S, never a C) and report the answer. ``watching``: no
+        POS follows the ticket (the watch cron asks)."""
+
+    def advance(self, ticket):
+        """Move an open ticket on by one exchange: its C while CKMonitor has not confirmed it, else S."""
+
+    def announce(self, ticket, from_agent=False):
+        """A ticket was recorded or changed state: tell whoever follows it."""
+
+    def offline_message(self):
+        """Why no payment can start now, for the cashier (False when one can)."""
+        return False
+
+    def drawer_unreachable(self):
+        """Known, without trying, that the drawer cannot be reached."""
+        return False
+
+    def gave_up(self, ticket):
+        """Whether nobody sends this ticket's C again until its line is started anew."""
+        return False
+
+
+class DirectTransport(Transport):
     poll_policy = POLL_POLICY  # each status ask is what moves the ticket on
 
     def __init__(self, method):
@@ -87,21 +119,54 @@ class DirectTransport:
         """The fault this drawer gave a moment ago, if it is still cooling down (see COOL_DOWN)."""
         return _Breakers.fault(self.endpoint) if self.guarded else None
 
-    def create(self, line, ticket_id, sent_before):
-        """Send a stored C line (retried on connection failures, same line)."""
-        return self._exchange(lambda: self.client().send_create(line, ticket_id, sent_before=sent_before))
-
-    def status(self, ticket_id):
-        """S for ``ticket_id``: the Reply, or None when another request is asking this drawer right
-        now (the caller keeps what the ledger knows); raises CKFastError."""
+    def send(self, ticket):
+        # Retried on connection failures, the same line.
         if fault := self.known_fault():
-            raise fault
+            ticket._note_error(fault)  # the drawer did not answer a moment ago: nothing sent, say why
+            return
         if self.time_left() < MIN_EXCHANGE:
-            return None  # a public call's time is up: what the ledger knows
-        with self.turn() as mine:
-            if not mine:
-                return None
-            return self._exchange(lambda: self.client(retries=0, short=self.guarded).ticket_status(ticket_id))
+            return  # a public call's time is up: not sent, nothing counted (the next call sends it)
+        my_attempt = ticket._count_attempt()
+
+        def sent_before():
+            # Asked on "NOK Already exists": did any attempt of ours (earlier, or a concurrent
+            # request's) go out before this one? Re-read the committed counter.
+            ticket.invalidate_recordset(["attempts"])
+            return my_attempt > 1 or ticket.attempts > my_attempt
+
+        try:
+            # Not behind the drawer's turn (status asks are): a C must not wait for the next poll.
+            result = self._exchange(lambda: self.client().send_create(ticket.request, ticket.name,
+                                                                      sent_before=sent_before))
+        except TicketConflict as e:
+            ticket._apply_create(e.reply, conflict=e)
+        except CKFastError as e:
+            ticket._note_error(e)
+        else:
+            ticket._apply_create(result.reply)
+
+    def ask(self, ticket, watching=False):
+        # Nothing is asked when another request is asking this drawer right now, or a public
+        # call's time is up: the ledger keeps what it knows.
+        try:
+            if fault := self.known_fault():
+                raise fault
+            if self.time_left() < MIN_EXCHANGE:
+                return
+            with self.turn() as mine:
+                if not mine:
+                    return
+                reply = self._exchange(lambda: self.client(retries=0, short=self.guarded).ticket_status(ticket.name))
+        except CKFastError as e:
+            ticket._note_error(e)
+            return
+        ticket._apply_status(reply, watching)
+
+    def advance(self, ticket):
+        if ticket.state == NEW:
+            self.send(ticket)
+        elif ticket.state in ASKED_STATES:
+            self.ask(ticket)
 
     @contextlib.contextmanager
     def turn(self):
@@ -129,22 +194,10 @@ class DirectTransport:
         _Breakers.note(self.endpoint, None)
         return reply
 
-    def offline_message(self):
-        return False
-
-    def hand_over(self, ticket):
-        """A ticket was recorded or changed state: nothing to wake, this server sends itself."""
-
-    def progress(self, ticket):
-        """Move an open ticket forward by one CKMonitor exchange."""
-        if ticket.state == "new":
-            ticket._send_create(self)
-        elif ticket.state in ("queued", "pending", "abandoned"):
-            self.look(ticket)
-
-    def look(self, ticket, watching=False):
-        """Ask CKMonitor about a ticket (S), never (re)send it."""
-        ticket._ask_ckmonitor(self, watching)
+    def gave_up(self, ticket):
+        # A C that did not get through is resent by the next start only (the POS asks this server:
+        # nothing to announce).
+        return ticket.state == NEW and bool(ticket.last_error)
 
     def client(self, retries=2, short=False):
         """``retries``: 0 for S (the POS or the cron asks again shortly), 2 for C (resent with the
@@ -172,9 +225,10 @@ class DirectTransport:
             endpoint=self.method._cashkeeper_endpoint(), ms=started(), reply=reply.raw.decode("ascii").strip())
 
 
-class AgentTransport:
-    sends_now = False  # the agent claims new tickets and sends their C
-    # The POS hears of each change on its bus (hand_over) and then asks; this slow poll only
+class AgentTransport(Transport):
+    """The agent makes the exchanges itself and reports them (pos_cashkeeper_agent.py)."""
+
+    # The POS hears of each change on its bus (announce) and then asks; this slow poll only
     # catches a missed message.
     poll_policy = {"interval_ms": 3000, "max_interval_ms": 6000}
 
@@ -184,21 +238,22 @@ class AgentTransport:
     def offline_message(self):
         return self.agent._offline_message()
 
-    def hand_over(self, ticket):
-        """A ticket was recorded or changed state: the agent polls for it, the POS asks its status
-        (both through the bus, once the transaction commits)."""
-        self.agent._wake()
+    def drawer_unreachable(self):
+        # The agent is online and says it cannot reach CKMonitor.
+        return self.agent.status == "online" and not self.agent.ckmonitor_reachable
+
+    # gave_up: never, the agent resends an unconfirmed C itself (until CLAIM_GIVE_UP).
+
+    def announce(self, ticket, from_agent=False):
+        # The agent polls for it (unless the change is its own report), the POS asks its status
+        # (both woken through the bus, once the transaction commits).
+        if not from_agent:
+            self.agent._wake()
         config = ticket.sudo().config_id  # sudo: the POS's bus token may be minted on the way
         if config:
             # The ticket's name only: no amount, no state. A name grants nothing (every call about
             # a ticket checks the POS session and order), though self-order devices may hear it.
             config._notify("CASHKEEPER_TICKET", {"ticket": ticket.name})
-
-    def progress(self, ticket):
-        """The agent makes the exchanges and reports them."""
-
-    def look(self, ticket, watching=False):
-        """The agent watches its open tickets itself (and Odoo cannot reach that drawer)."""
 
     def connection_report(self, started):
         ok = self.agent.status == "online" and self.agent.ckmonitor_reachable

@@ -19,15 +19,12 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..ckfast import CKFastProtocolError, CreateTicket, ReplyKind, TicketConflict, TicketStatus, error_from_dict
+from ..ckfast.agent_link import FINAL_STATES, WAKE
 from ..ckfast.protocol import check_reply, create_is_ours
-from .pos_cashkeeper_ticket import FINAL_STATES, OPEN_STATES
+from .cashkeeper_states import NEW, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
-# The agent protocol this Odoo speaks (agent/PROTOCOL.md); older agents are told to upgrade.
-PROTOCOL = 2
-# The bus notification type of a wake-up (its payload is always empty).
-WAKE = "pos_cashkeeper.wake"
 # Seconds between an idle agent's polls (its heartbeat); an agent silent for longer than that
 # plus ONLINE_GRACE is shown offline. Overridable with the system parameter
 # pos_cashkeeper.agent_heartbeat.
@@ -242,25 +239,31 @@ class PosCashKeeperAgent(models.Model):
 
     # -- the agent's exchanges (the controller checked the ticket is this agent's) -------------
     def _claim(self, ticket):
-        """The agent is about to send C for ``ticket``: count the attempt first, exactly as the
-        server does before it sends, and hand over the stored request."""
-        if ticket.state == "new" and ticket.attempts and fields.Datetime.now() - ticket.create_date > CLAIM_GIVE_UP:
+        """The agent is about to send C for ``ticket``: count the attempt first, as the server does
+        before it sends (``ticket._count_attempt``), and hand over the stored request."""
+        if ticket.state == NEW and ticket.attempts and fields.Datetime.now() - ticket.create_date > CLAIM_GIVE_UP:
             # Resent for long enough: stop. Watched as abandoned, since an earlier C may have
             # reached CKMonitor unanswered; "not found" then fails it, a late payment is flagged.
-            ticket._set_state("abandoned", abandoned_at=fields.Datetime.now(), last_error=_(
-                "CKMonitor did not confirm this ticket in %s minutes: no longer sent.",
-                int(CLAIM_GIVE_UP.total_seconds() // 60)))
-        if ticket.state != "new":
+            with ticket._announcing(from_agent=True):
+                ticket._set_state("abandoned", abandoned_at=fields.Datetime.now(), last_error=_(
+                    "CKMonitor did not confirm this ticket in %s minutes: no longer sent.",
+                    int(CLAIM_GIVE_UP.total_seconds() // 60)))
+        if ticket.state != NEW:
             return {"ticket": ticket.name, "claimed": False, "state": ticket.state}
-        ticket.write({"attempts": ticket.attempts + 1, "claimed_at": fields.Datetime.now()})
-        ticket._commit()  # a crash from here on must count this attempt as possibly delivered
-        return {"ticket": ticket.name, "claimed": True, "state": ticket.state, "attempt": ticket.attempts,
+        attempt = ticket._count_attempt(claimed_at=fields.Datetime.now())
+        return {"ticket": ticket.name, "claimed": True, "state": ticket.state, "attempt": attempt,
                 "request": ticket.request}
 
     def _report(self, ticket, command, reply=None, error=None, attempt=None, ours=False):
         """What CKMonitor answered the agent's C or S for ``ticket``, applied with the ledger's
-        rules. Idempotent: a report about a ticket that has moved on (a repeat, a late duplicate)
-        changes nothing."""
+        rules, and announced to the POS (not to the agent: the change is its own report).
+        Idempotent: a report about a ticket that has moved on (a repeat, a late duplicate) changes
+        nothing."""
+        with ticket._announcing(from_agent=True):
+            self._apply_report(ticket, command, reply, error, attempt, ours)
+        return self._ticket_answer(ticket)
+
+    def _apply_report(self, ticket, command, reply, error, attempt, ours):
         if command not in ("C", "S") or (reply is None) == (error is None):
             raise UserError(_("Invalid agent report."))
         if command == "C" and not (
@@ -272,33 +275,32 @@ class PosCashKeeperAgent(models.Model):
                               ticket.name))
         moved_on = ticket.state not in OPEN_STATES and not (command == "C" and ticket.state == "failed")
         if moved_on or (command == "C" and ticket.queued_at):  # CKMonitor's answer to C is known already
-            return self._answer(ticket)
+            return
         if error is not None:
             try:
                 ticket._note_error(error_from_dict(error))
             except ValueError as e:
                 raise UserError(_("Invalid agent report: %s", e)) from None
-            return self._answer(ticket)
+            return
         if not isinstance(reply, str) or len(reply) > 1024:
             raise UserError(_("Invalid agent report."))
         try:
             parsed = check_reply(reply.encode("latin-1", "replace"), CreateTicket if command == "C" else TicketStatus)
         except CKFastProtocolError as e:
             ticket._note_error(e)
-            return self._answer(ticket)
+            return
         if command == "S":
             if parsed.kind is ReplyKind.NOT_FOUND and not ticket.queued_at \
                     and fields.Datetime.now() - ticket.claimed_at < CLAIM_GRACE:
-                return self._answer(ticket)  # its C may still be on the way: "not found" proves nothing yet
-            # A ticket its cashier abandoned is watched, not followed: like the cron's look.
+                return  # its C may still be on the way: "not found" proves nothing yet
+            # A ticket its cashier abandoned is watched, not followed: like the cron's ask.
             ticket._apply_status(parsed, watching=ticket.state == "abandoned")
         elif create_is_ours(parsed, ours is True or attempt > 1 or ticket.attempts > attempt):
             ticket._apply_create(parsed)  # "already exists" after an attempt of ours: queued
         else:
             ticket._apply_create(parsed, conflict=TicketConflict(ticket.name, parsed))
-        return self._answer(ticket)
 
-    def _answer(self, ticket):
+    def _ticket_answer(self, ticket):
         return {"ticket": ticket.name, "state": ticket.state, "final": ticket.state in FINAL_STATES}
 
     def _wake(self):

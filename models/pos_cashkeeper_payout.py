@@ -16,7 +16,6 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare
 
 MANAGERS = "point_of_sale.group_pos_manager"
-PAYOUT_FINAL_STATES = ("paid_out", "payout_cancelled")
 
 
 class PosCashKeeperPayout(models.AbstractModel):
@@ -84,7 +83,7 @@ class PosCashKeeperPayout(models.AbstractModel):
             "%(user)s paid out %(amount)s at the drawer for order %(order)s: declared by the cashier, not confirmed "
             "by the drawer.", user=self.env.user.name, amount=currency.format(-entry.amount),
             order=order_ref or order_uuid or "?"))
-        self._commit()
+        self._commit()  # the cash has left the drawer: the entry outlives whatever fails next
         return entry
 
     def _payout_message(self):
@@ -100,10 +99,11 @@ class PosCashKeeperPayout(models.AbstractModel):
 
     def _payout_withdraw(self):
         """The cashier cancels a payout a manager has not confirmed yet."""
-        if self.state == "payout_waiting":
-            self._set_state("payout_cancelled", settled_at=fields.Datetime.now(),
-                            last_error=_("withdrawn by the cashier before a manager confirmed it"))
-        return self._result()
+        with self._announcing() as transport:
+            if self.state == "payout_waiting":
+                self._set_state("payout_cancelled", settled_at=fields.Datetime.now(),
+                                last_error=_("withdrawn by the cashier before a manager confirmed it"))
+        return self._result(transport)
 
     def _payout_binding_problem(self, payment):
         if self.state != "paid_out":
@@ -117,13 +117,15 @@ class PosCashKeeperPayout(models.AbstractModel):
     def action_cashkeeper_confirm_payout(self):
         for entry in self._payouts_for_a_manager():
             now = fields.Datetime.now()
-            entry._set_state("paid_out", confirmed_by=self.env.uid, confirmed_at=now, settled_at=now)
+            with entry._announcing():
+                entry._set_state("paid_out", confirmed_by=self.env.uid, confirmed_at=now, settled_at=now)
             entry.message_post(body=_("Payout confirmed by %s.", self.env.user.name))
 
     def action_cashkeeper_refuse_payout(self):
         for entry in self._payouts_for_a_manager():
-            entry._set_state("payout_cancelled", settled_at=fields.Datetime.now(),
-                             last_error=_("refused by %s", self.env.user.name))
+            with entry._announcing():
+                entry._set_state("payout_cancelled", settled_at=fields.Datetime.now(),
+                                 last_error=_("refused by %s", self.env.user.name))
 
     def _payouts_for_a_manager(self):
         # Buttons are public methods: a cashier could call them over RPC.

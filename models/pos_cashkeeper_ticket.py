@@ -38,36 +38,21 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
-from ..ckfast import CKFastError, CKFastProtocolError, ReplyKind, TicketConflict, amount_max
-from .cashkeeper_transport import MIN_EXCHANGE
-from .pos_cashkeeper_payout import PAYOUT_FINAL_STATES
+from ..ckfast import CKFastProtocolError, ReplyKind, amount_max
+from .cashkeeper_states import (
+    ASKED_STATES,
+    FOLLOWED_STATES,
+    LINE_STATES,
+    MOVED_STATES,
+    NEW,
+    OPEN_STATES,
+    PAID_STATES,
+    SETTLED_STATES,
+    STATES,
+)
 
 _logger = logging.getLogger(__name__)
 
-STATES = [
-    ("new", "Recorded"),  # written; CKMonitor has not (yet) confirmed C
-    ("queued", "Queued"),  # CKMonitor accepted C
-    ("pending", "Waiting for cash"),  # S said Pending
-    ("paid", "Paid"),  # S said OK|OK
-    ("cancelled", "Cancelled at drawer"),  # S said OK|Cancel
-    ("failed", "Failed"),  # CKMonitor refused C or never received it: no cash can be taken
-    ("abandoned", "Abandoned by cashier"),  # the POS gave up while the drawer may still take cash
-    ("paid_after_abandon", "Paid after abandon"),  # the drawer collected after the POS gave up
-    ("anomaly", "Anomaly"),  # CKMonitor lost a ticket it had queued (NOK Not found)
-    # Payouts (refunds paid out at the drawer), declared in the POS: see pos_cashkeeper_payout.py.
-    ("payout_waiting", "Payout: waiting for a manager"),  # declared by the cashier, to be confirmed
-    ("paid_out", "Paid out (declared)"),  # declared (and confirmed where a manager must): the cash left
-    ("payout_cancelled", "Payout cancelled"),  # withdrawn or refused before it was confirmed
-]
-# States in which one payment line may have at most one ticket (resumed, never duplicated).
-LIVE_STATES = ("new", "queued", "pending", "abandoned", "paid", "paid_after_abandon", "payout_waiting", "paid_out")
-# States in which the drawer may still collect cash: keep asking CKMonitor.
-OPEN_STATES = ("new", "queued", "pending", "abandoned")
-FINAL_STATES = ("paid", "cancelled", "failed", "paid_after_abandon", "anomaly")
-# The drawer holds the cash of these tickets: each must be on one order, or flagged.
-PAID_STATES = ("paid", "paid_after_abandon")
-# Cash moved in or out of the drawer for these: each must be on one order, or flagged.
-MOVED_STATES = (*PAID_STATES, "paid_out")
 ID_ALPHABET = string.ascii_uppercase + string.digits
 # A paid ticket whose payment has not reached Odoo after this long is flagged "collected, on no
 # order" (an offline POS syncs later and clears the flag); at the latest when the session closes.
@@ -122,7 +107,7 @@ class PosCashKeeperTicket(models.Model):
                                          "is negative).")
     amount_difference = fields.Monetary(compute="_compute_books", store=True, string="Difference",
                                         help="Collected minus paid out minus on orders: should be 0.")
-    state = fields.Selection(STATES, default="new", required=True, readonly=True, index=True, tracking=True)
+    state = fields.Selection(STATES, default=NEW, required=True, readonly=True, index=True, tracking=True)
     attempts = fields.Integer(string="C attempts", readonly=True,
                               help="How many times the create request was sent (same ticket id each time).")
     queued_at = fields.Datetime(readonly=True)
@@ -141,7 +126,7 @@ class PosCashKeeperTicket(models.Model):
     _sql_constraints = [
         ("name_unique", "unique(name)", "A CashKeeper ticket id is used once only."),
         ("payment_unique", "unique(pos_payment_id)", "A POS payment is backed by one CashKeeper ticket only."),
-        ("sale_has_session", "CHECK(purpose NOT IN ('sale', 'payout') OR session_id IS NOT NULL)",
+        ("sale_has_session", "CHECK(purpose = 'commissioning' OR session_id IS NOT NULL)",
          "A CashKeeper payment ticket belongs to a POS session."),
         ("payout_is_negative", "CHECK((purpose = 'payout') = (amount < 0))",
          "A payout is a negative amount, and only a payout is."),
@@ -153,9 +138,9 @@ class PosCashKeeperTicket(models.Model):
         cr = self.env.cr
         cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'pos_cashkeeper_ticket_live_line'")
         row = cr.fetchone()
-        if row and set(re.findall(r"'(\w+)'", row[0])) != set(LIVE_STATES):
+        if row and set(re.findall(r"'(\w+)'", row[0])) != set(LINE_STATES):
             cr.execute("DROP INDEX pos_cashkeeper_ticket_live_line")
-        states = ", ".join(f"'{state}'" for state in LIVE_STATES)
+        states = ", ".join(f"'{state}'" for state in LINE_STATES)
         cr.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS pos_cashkeeper_ticket_live_line "
                    f"ON {self._table} (payment_uuid) WHERE state IN ({states})")
 
@@ -185,33 +170,36 @@ class PosCashKeeperTicket(models.Model):
 
     # -- entry points (called by the controller after its access checks) ----------------------
     @api.model
-    def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref=""):
+    def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref="", purpose="sale"):
         """Start, or resume, the drawer payment of one POS payment line."""
         self._check_amount(session, amount)
+        transport = method._cashkeeper_transport()
         ticket = self._live_ticket(payment_uuid)
         if not ticket:
-            transport = method._cashkeeper_transport()
             if offline := transport.offline_message():
                 raise UserError(offline)  # say it now rather than wait for it
             with self._line_lock(payment_uuid):
                 ticket = self._live_ticket(payment_uuid)  # a double click's first request made it
                 created = not ticket
                 if created:
-                    ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref)
-                    transport.hand_over(ticket)
+                    ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref,
+                                                      purpose)
+                    transport.announce(ticket)
             if created:  # the lock's commit: the ledger knows the ticket before CKMonitor does
-                return ticket._progress()
+                return ticket._advance(transport)
         ticket._check_same_payment(method, session, amount, order_uuid)
-        if ticket.state == "abandoned":
-            ticket._set_state("pending", last_error=False)  # the cashier came back to it (Retry)
-        elif ticket.state == "paid_after_abandon":
-            ticket._set_state("paid")  # collected after the cancel: this line's Retry takes it
-        return ticket._progress()
+        with ticket._announcing(transport):
+            if ticket.state == "abandoned":
+                ticket._set_state("pending", last_error=False)  # the cashier came back to it (Retry)
+            elif ticket.state == "paid_after_abandon":
+                ticket._set_state("paid")  # collected after the cancel: this line's Retry takes it
+        return ticket._advance(transport)
 
-    def _create_sale_ticket(self, method, session, payment_uuid, amount, order_uuid, order_ref):
+    def _create_sale_ticket(self, method, session, payment_uuid, amount, order_uuid, order_ref, purpose):
         name, amount = self._new_ticket_id(), session.currency_id.round(amount)
         return self.create({
             "name": name,
+            "purpose": purpose,
             "payment_method_id": method.id,
             "session_id": session.id,
             "company_id": session.company_id.id,
@@ -240,72 +228,54 @@ class PosCashKeeperTicket(models.Model):
             "order_ref": _("Commissioning test"),
         })
         transport = ticket._transport()
-        transport.hand_over(ticket)
-        self._commit()
-        ticket._progress()
-        if ticket.state == "new" and ticket.attempts:
-            transport.look(ticket)  # C answered oddly (a refused Importe) or not at all: does it know it?
-        if ticket.state in ("queued", "pending"):
-            ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
+        transport.announce(ticket)
+        self._commit()  # the ledger knows the ticket before CKMonitor does
+        with ticket._announcing(transport):
+            transport.advance(ticket)
+            if ticket.state == NEW and ticket.attempts:
+                transport.ask(ticket)  # C answered oddly (a refused Importe) or not at all: does it know it?
+            if ticket.state in ("queued", "pending"):
+                ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return ticket
 
     def _cashkeeper_status(self):
         self.ensure_one()
-        return self._progress()
+        return self._advance()
 
     def _cashkeeper_abandon(self):
-        """The cashier cancels. Look once more: a paid ticket completes the line instead; a
+        """The cashier cancels. Ask once more: a paid ticket completes the line instead; a
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
         self.ensure_one()
         if self.purpose == "payout":
             return self._payout_withdraw()
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
-        transport = self._transport()
-        if self.state in ("queued", "pending", "abandoned"):
-            transport.look(self)
-        if self.state == "new" and not self.attempts and not transport.sends_now:
-            # The agent never claimed it, so no C went out: nothing can be collected. (A claim
-            # racing this cancel writes the same row: one of the two is retried and sees the other.)
-            self._set_state("failed", settled_at=fields.Datetime.now(), last_error=_("Never sent to CKMonitor."))
-        if self.state in ("new", "queued", "pending"):
-            self._set_state("abandoned", abandoned_at=fields.Datetime.now())
-        return self._result()
+        with self._announcing() as transport:
+            if self.state in ASKED_STATES:
+                transport.ask(self)
+            if self.state == NEW and not self.attempts:
+                # No attempt counted, so no C went out: nothing can be collected. (A send racing
+                # this cancel writes the same row first: one of the two is retried and sees the other.)
+                self._set_state("failed", settled_at=fields.Datetime.now(), last_error=_("Never sent to CKMonitor."))
+            if self.state in FOLLOWED_STATES:
+                self._set_state("abandoned", abandoned_at=fields.Datetime.now())
+        return self._result(transport)
 
     # -- the state machine -------------------------------------------------------------------
-    def _progress(self):
-        """Move the ticket forward by one CKMonitor exchange when it is still open (its transport
-        makes it now, or hands it to the agent), and say where it stands."""
-        if self.purpose != "payout":  # a payout is declared, never sent: nothing to ask the drawer
-            self._transport().progress(self)
-        return self._result()
+    def _advance(self, transport=None):
+        """Move the ticket on by one CKMonitor exchange when it is still open (its transport makes
+        it now, or the agent does), and say where it stands."""
+        with self._announcing(transport) as made:
+            if self.purpose != "payout":  # a payout is declared, never sent: nothing to ask the drawer
+                made.advance(self)
+        return self._result(made)
 
-    def _send_create(self, transport):
-        """Send the stored C through a direct ``transport``, counting the attempt first."""
-        if fault := transport.known_fault():
-            self._note_error(fault)  # the drawer did not answer a moment ago: nothing sent, say why
-            return
-        if transport.time_left() < MIN_EXCHANGE:
-            return  # a public call's time is up: not sent, nothing counted (the next call sends it)
-        self.attempts += 1
-        my_attempt = self.attempts
+    def _count_attempt(self, **values):
+        """A C is about to go out (this server's, or the agent's after its claim): count it first,
+        durably, whatever happens next. Returns this attempt's number."""
+        self.write({"attempts": self.attempts + 1, **values})
         self._commit()  # a crash from here on must count this attempt as possibly delivered
-
-        def sent_before():
-            # Asked on "NOK Already exists": did any attempt of ours (earlier, or a concurrent
-            # request's) go out before this one? Re-read the committed counter.
-            self.invalidate_recordset(["attempts"])
-            return my_attempt > 1 or self.attempts > my_attempt
-
-        try:
-            # Not behind the drawer's turn (status asks are): a C must not wait for the next poll.
-            result = transport.create(self.request, self.name, sent_before)
-        except TicketConflict as e:
-            self._apply_create(e.reply, conflict=e)
-        except CKFastError as e:
-            self._note_error(e)
-        else:
-            self._apply_create(result.reply)
+        return self.attempts
 
     def _apply_create(self, reply, conflict=None):
         """CKMonitor answered C: queued, or ``conflict`` (the id is refused, nothing collected).
@@ -330,19 +300,9 @@ class PosCashKeeperTicket(models.Model):
             self._set_state("queued" if self.state == "new" else self.state, last_reply=raw, last_error=False,
                             queued_at=now)
 
-    def _ask_ckmonitor(self, transport, watching=False):
-        """Send S through a direct ``transport`` and apply the answer. ``watching``: no POS follows
-        the ticket (the cron asks)."""
-        try:
-            reply = transport.status(self.name)
-        except CKFastError as e:
-            self._note_error(e)
-            return
-        if reply is not None:  # None: another request is asking that drawer right now
-            self._apply_status(reply, watching)
-
     def _apply_status(self, reply, watching):
-        """CKMonitor answered S. ``watching``: no POS follows the ticket (see ``_ask_ckmonitor``)."""
+        """CKMonitor answered S. ``watching``: no POS follows the ticket (the watch cron, or an
+        agent's report about an abandoned ticket)."""
         if self.purpose == "payout":
             return  # never sent (see _apply_create)
         raw, now = _raw(reply.raw), fields.Datetime.now()
@@ -383,15 +343,30 @@ class PosCashKeeperTicket(models.Model):
                 self.message_post(body=_("CKMonitor answered %s", error.printable))
 
     def _set_state(self, state, **values):
+        """Write the state, durably: the next exchange with the drawer may follow. Who follows the
+        ticket hears of the change from ``_announcing``."""
         if state != self.state:
             _logger.info("CashKeeper ticket %s: %s -> %s", self.name, self.state, state)
-            self._transport().hand_over(self)
         self.write({"state": state, **values})
         self._commit()
 
-    def _result(self):
+    @contextmanager
+    def _announcing(self, transport=None, from_agent=False):
+        """Yields the ticket's ``transport`` (made if not given); when the block changed the
+        ticket's state, says so to whoever follows it (``_state_changed``)."""
+        transport, before = transport or self._transport(), self.state
+        yield transport
+        if self.state != before:
+            self._state_changed(transport, from_agent)
+
+    def _state_changed(self, transport, from_agent=False):
+        """The ticket's state changed: the transport tells who follows it (the agent is not woken
+        by its own report)."""
+        transport.announce(self, from_agent=from_agent)
+
+    def _result(self, transport=None):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
-        message = False
+        message, transport = False, transport or self._transport()
         if self.purpose == "payout":
             message = self._payout_message()
         elif self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
@@ -406,15 +381,15 @@ class PosCashKeeperTicket(models.Model):
                     "the cash on this order; otherwise it is flagged for the manager.", self.name),
             }[self.state]
         elif self.state in OPEN_STATES:
-            message = self._transport().offline_message() or self.last_error
+            message = transport.offline_message() or self.last_error
         return {
             "ticket": self.name,
             "state": self.state,
-            "final": self.state in FINAL_STATES + PAYOUT_FINAL_STATES,
+            "final": self.state in SETTLED_STATES,
             "message": message,
             "attempts": self.attempts,
             "amount": self.amount,
-            "poll": self._transport().poll_policy,
+            "poll": transport.poll_policy,
         }
 
     # -- the books ---------------------------------------------------------------------------
@@ -424,7 +399,7 @@ class PosCashKeeperTicket(models.Model):
         the refusals (payment, text), and binds nothing when there is any."""
         refusals, bindings = [], []
         for payment in payments:
-            ticket = self.sudo().search([("payment_uuid", "=", payment.uuid or ""), ("state", "in", LIVE_STATES)],
+            ticket = self.sudo().search([("payment_uuid", "=", payment.uuid or ""), ("state", "in", LINE_STATES)],
                                         limit=1)
             why = ticket._binding_problem(payment) if ticket else _("no CashKeeper ticket was started for it")
             if not why and ticket in [t for t, _p in bindings]:
@@ -483,6 +458,7 @@ class PosCashKeeperTicket(models.Model):
 
     # -- helpers -----------------------------------------------------------------------------
     def _transport(self):
+        """The method's transport: made once by each entry point, and handed down from there."""
         return self.payment_method_id._cashkeeper_transport()
 
     def _state_label(self):
@@ -490,7 +466,7 @@ class PosCashKeeperTicket(models.Model):
 
     @api.model
     def _live_ticket(self, payment_uuid):
-        return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LIVE_STATES)], limit=1)
+        return self.search([("payment_uuid", "=", payment_uuid), ("state", "in", LINE_STATES)], limit=1)
 
     @contextmanager
     def _line_lock(self, payment_uuid):
@@ -499,7 +475,10 @@ class PosCashKeeperTicket(models.Model):
         so that the look after the lock sees that commit (Odoo's repeatable read would not); and
         only for that look: what follows runs in a repeatable read transaction of its own again,
         where a concurrent change of the ticket makes Odoo retry instead of silently losing it."""
-        in_test = self.env.registry.in_test_mode()  # there, one request runs at a time anyway
+        # Under Odoo's tests one request runs at a time and nothing commits: the concurrent
+        # starts this guards are acted out on a real threaded server by tools/chaos.py
+        # (double_start, two_tabs), run by the test suite.
+        in_test = self.env.registry.in_test_mode()
         if not in_test:
             self.env.cr.commit()
             self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -573,7 +552,9 @@ class PosCashKeeperTicket(models.Model):
         return "K" + _base36(int(number)) + "".join(secrets.choice(ID_ALPHABET) for _ in range(6))
 
     def _commit(self):
-        # Outside tests, make each ledger step durable before talking to the drawer.
+        # Outside tests, make each ledger step durable before talking to the drawer. A no-op under
+        # Odoo's tests: tools/chaos.py (run by the test suite) restarts the server and the agent's
+        # links mid-payment and checks that no payment is lost or doubled.
         if not self.env.registry.in_test_mode():
             self.env.cr.commit()
 
@@ -602,10 +583,11 @@ class PosCashKeeperTicket(models.Model):
             try:
                 if ticket.state not in OPEN_STATES:
                     continue
-                if ticket.state == "new" and not ticket.attempts:
-                    ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
-                else:
-                    ticket._transport().look(ticket, watching=True)  # no row lock held while it asks
+                with ticket._announcing() as transport:
+                    if ticket.state == NEW and not ticket.attempts:
+                        ticket._set_state("failed", settled_at=now, last_error=_("Never sent to CKMonitor."))
+                    else:
+                        transport.ask(ticket, watching=True)  # no row lock held while it asks
                 ticket.watched_at = fields.Datetime.now()
                 self._commit()  # each ticket on its own (and the drawer's lock released)
                 watched += 1

@@ -12,7 +12,7 @@ import logging
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .pos_cashkeeper_ticket import MOVED_STATES
+from .cashkeeper_states import MOVED_STATES
 
 _logger = logging.getLogger(__name__)
 

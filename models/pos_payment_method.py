@@ -8,8 +8,8 @@ from ..ckfast import AmountFormat, CreateTicket
 from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
+from .cashkeeper_states import OPEN_STATES
 from .cashkeeper_transport import AgentTransport, DirectTransport
-from .pos_cashkeeper_ticket import OPEN_STATES
 
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
@@ -50,11 +50,7 @@ class PosPaymentMethod(models.Model):
     cashkeeper_vendedor = fields.Char(string="Vendedor", groups=MANAGERS, help="Seller code sent as Vendedor.")
     cashkeeper_forma_pago = fields.Char(string="Forma pago", default="efectivo", groups=MANAGERS)
     cashkeeper_amount_format = fields.Selection(
-        [
-            (AmountFormat.CENTS.value, "Integer cents (12.34 is sent as 1234)"),
-            (AmountFormat.DECIMAL_DOT.value, "Decimal with a dot (12.34 is sent as 12.34)"),
-            (AmountFormat.DECIMAL_COMMA.value, "Decimal with a comma (12.34 is sent as 12,34)"),
-        ],
+        [(amount_format.value, amount_format.label) for amount_format in AmountFormat],
         string="Amount format", default=AmountFormat.CENTS.value, groups=MANAGERS,
         help="How the amount (Importe) is written for CKMonitor. A wrong format charges 100 times too much "
         "or too little: check it with a small test payment before going live.",

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
+from .cashkeeper_states import OPEN_STATES, PAID_STATES
 
 
 class PosSession(models.Model):

@@ -1,6 +1,6 @@
 {
     "name": "POS Self Order CashKeeper",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/Point of Sale",
     "summary": "Self-service kiosk customers pay cash into a CashKeeper drawer",
     "description": """

@@ -107,3 +107,27 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
     def ticket(self, name):
         self.env.invalidate_all()  # requests changed it behind this environment's cache
         return self.env["pos.cashkeeper.ticket"].search([("name", "=", name)])
+
+    # -- tours (the one place the POS tours are started and their payments checked) -----------
+    def run_pos_tour(self, name, **query):
+        """The Shop's POS in Chromium through tour ``name``; returns the tickets it left. ``query``:
+        more of the page's URL parameters (``ck_agent`` in cloud mode)."""
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        params = "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **query}.items())
+        self.start_tour(f"/pos/ui?config_id={self.main_pos_config.id}{params}", name, login="pos_user")
+        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
+
+    def assertPaidOnce(self, tickets, method=None, creates=None):
+        """One ticket, paid at the drawer (sent ``creates`` times when given), backing its paid
+        order's payment of ``method`` for its amount."""
+        self.assertEqual(len(tickets), 1)
+        self.assertEqual(tickets.state, "paid")
+        self.assertEqual(list(self.sim.tickets()), [tickets.name])
+        if creates is not None:
+            self.assertEqual(len([r for r in self.sim.requests if r.line.startswith(b"C|")]), creates)
+        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
+        self.assertEqual(order.state, "paid")
+        payment = order.payment_ids.filtered(lambda p: p.payment_method_id == (method or self.cashkeeper_method))
+        self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
+        self.assertEqual((tickets.pos_payment_id, tickets.pos_order_id), (payment, order))  # the books: bound
+        self.assertFalse(tickets.on_no_order)

@@ -20,22 +20,11 @@ class TestCashKeeperCloudTours(CashKeeperAgentCommon):
         self.control_port = self.agent_for_tours()
 
     def run_tour(self, name):
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        url = (f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
-               f"&ck_agent={self.control_port}")
         with self.agent_stopped_after():
-            self.start_tour(url, name, login="pos_user")
-        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
+            return self.run_pos_tour(name, ck_agent=self.control_port)
 
     def assertPaidOnce(self, tickets):
-        self.assertEqual(len(tickets), 1)
-        self.assertEqual(tickets.state, "paid")
-        self.assertEqual(list(self.sim.tickets()), [tickets.name])
-        self.assertEqual(len([r for r in self.sim.requests if r.line.startswith(b"C|")]), 1)
-        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
-        self.assertEqual(order.state, "paid")
-        payment = order.payment_ids.filtered(lambda p: p.payment_method_id == self.cloud_method)
-        self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
+        super().assertPaidOnce(tickets, self.cloud_method, creates=1)
 
     def test_cloud_paid_at_the_drawer(self):
         tickets = self.run_tour("CashKeeperCloudPaidTour")

@@ -7,12 +7,6 @@ from odoo.tests import TransactionCase, tagged
 class TestCKFastInsideOdoo(TransactionCase):
     """The protocol package works inside the Odoo server process, imported through the addon."""
 
-    def test_addon_installed_on_point_of_sale(self):
-        module = self.env["ir.module.module"].search([("name", "=", "pos_cashkeeper")])
-        self.assertEqual(module.state, "installed")
-        self.assertIn("point_of_sale", module.dependencies_id.mapped("name"))
-        self.assertTrue(ckfast.__name__.startswith("odoo.addons.pos_cashkeeper."))
-
     def test_round_trip_with_simulator_over_tcp(self):
         with Simulator(port=0, pay_after=None) as sim:
             client = ckfast.CKFastClient("127.0.0.1", sim.port, connect_timeout=1, read_timeout=1)

@@ -8,16 +8,15 @@ from .common import CashKeeperHttpCommon
 
 @tagged("post_install", "-at_install")
 class TestCashKeeperPaymentMethod(CashKeeperHttpCommon):
-    def test_cashkeeper_is_a_terminal_choice(self):
-        selection = dict(self.env["pos.payment.method"]._get_payment_terminal_selection())
-        self.assertEqual(selection["cashkeeper"], "CashKeeper")
-
-    def test_defaults(self):
-        method = self.env["pos.payment.method"].new({"name": "CK"})
-        self.assertEqual(
-            (method.cashkeeper_port, method.cashkeeper_forma_pago, method.cashkeeper_amount_format),
-            (16501, "efectivo", "cents"),
-        )
+    def test_a_method_with_only_its_host_set_asks_for_cash_in_cents_on_the_standard_port(self):
+        """The defaults at work: what a new method sends, and where (CKMonitor's port 16501)."""
+        method = self.env["pos.payment.method"].create({
+            "name": "CK", "journal_id": self.cashkeeper_journal.id, "payment_method_type": "terminal",
+            "use_payment_terminal": "cashkeeper", "cashkeeper_host": "10.0.0.5",
+        })
+        currency = self.env.company.currency_id
+        self.assertEqual(method._cashkeeper_create_request("K1", 12.34, currency), "C|K1|1234|||||efectivo")
+        self.assertEqual(method._cashkeeper_endpoint(), "10.0.0.5:16501")
 
     def test_validation_names_the_field(self):
         cases = [

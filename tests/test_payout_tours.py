@@ -11,12 +11,6 @@ class TestCashKeeperPayoutTours(CashKeeperHttpCommon):
     """Refunds paid out at the drawer, in headless Chromium: a sale for cash, then its refund on
     the CashKeeper."""
 
-    def run_tour(self, name):
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        url = f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
-        self.start_tour(url, name, login="pos_user")
-        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
-
     def assertPaidOutOnce(self, entry, confirmed_by):
         self.assertEqual(len(entry), 1)
         self.assertRecordValues(entry, [{"purpose": "payout", "state": "paid_out", "amount": -1.98,
@@ -30,10 +24,10 @@ class TestCashKeeperPayoutTours(CashKeeperHttpCommon):
 
     def test_a_refund_paid_out_and_confirmed_by_the_cashier(self):
         self.cashkeeper_method.cashkeeper_payouts = True
-        self.assertPaidOutOnce(self.run_tour("CashKeeperPayoutTour"), self.pos_user)
+        self.assertPaidOutOnce(self.run_pos_tour("CashKeeperPayoutTour"), self.pos_user)
 
     def test_a_refund_is_refused_when_the_method_does_not_pay_out(self):
-        self.assertFalse(self.run_tour("CashKeeperPayoutRefusedTour"))
+        self.assertFalse(self.run_pos_tour("CashKeeperPayoutRefusedTour"))
         refund = self.env["pos.order"].search([("config_id", "=", self.main_pos_config.id),
                                                ("amount_total", "<", 0)])
         self.assertEqual((refund.state, refund.payment_ids.payment_method_id.is_cash_count), ("paid", True))
@@ -41,7 +35,7 @@ class TestCashKeeperPayoutTours(CashKeeperHttpCommon):
     def test_a_refund_confirmed_by_a_manager(self):
         self.cashkeeper_method.write({"cashkeeper_payouts": True, "cashkeeper_payout_by_manager": True})
         confirmed = self.manager_confirms_when_asked()
-        self.assertPaidOutOnce(self.run_tour("CashKeeperPayoutManagerTour"), self.pos_admin)
+        self.assertPaidOutOnce(self.run_pos_tour("CashKeeperPayoutManagerTour"), self.pos_admin)
         self.assertTrue(confirmed.is_set())
 
     def manager_confirms_when_asked(self):

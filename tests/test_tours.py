@@ -9,45 +9,28 @@ from .common import CashKeeperHttpCommon
 class TestCashKeeperTours(CashKeeperHttpCommon):
     """The cashier's flow in headless Chromium, against the simulator over TCP."""
 
-    def run_tour(self, name):
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        url = f"/pos/ui?config_id={self.main_pos_config.id}&ck_sim={self.sim.control_port}"
-        self.start_tour(url, name, login="pos_user")
-        return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
-
-    def assertPaidOnce(self, tickets):
-        self.assertEqual(len(tickets), 1)
-        self.assertEqual(tickets.state, "paid")
-        self.assertEqual(list(self.sim.tickets()), [tickets.name])
-        order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
-        self.assertEqual(order.state, "paid")
-        payment = order.payment_ids.filtered(lambda p: p.payment_method_id == self.cashkeeper_method)
-        self.assertEqual((payment.transaction_id, payment.amount), (tickets.name, tickets.amount))
-        self.assertEqual((tickets.pos_payment_id, tickets.pos_order_id), (payment, order))  # the books: bound
-        self.assertFalse(tickets.on_no_order)
-
     def test_paid_at_the_drawer(self):
-        tickets = self.run_tour("CashKeeperPaidTour")
+        tickets = self.run_pos_tour("CashKeeperPaidTour")
         self.assertPaidOnce(tickets)
 
     def test_cancelled_at_the_drawer(self):
-        tickets = self.run_tour("CashKeeperDrawerCancelTour")
+        tickets = self.run_pos_tour("CashKeeperDrawerCancelTour")
         self.assertEqual(tickets.mapped("state"), ["cancelled"])
 
     def test_ckmonitor_down_at_start_then_retry(self):
         self.sim.inject("reset", count=3)  # every attempt of the first start fails, then it is back
-        tickets = self.run_tour("CashKeeperDownTour")
+        tickets = self.run_pos_tour("CashKeeperDownTour")
         self.assertPaidOnce(tickets)
         self.assertEqual(tickets.attempts, 2)
 
     def test_reload_mid_payment_resumes_the_ticket(self):
-        tickets = self.run_tour("CashKeeperReloadTour")
+        tickets = self.run_pos_tour("CashKeeperReloadTour")
         self.assertPaidOnce(tickets)
         creates = [r for r in self.sim.requests if r.line.startswith(b"C|")]
         self.assertEqual(len(creates), 1)
 
     def test_cashier_cancels_then_drawer_pays_is_flagged(self):
-        tickets = self.run_tour("CashKeeperAbandonTour")
+        tickets = self.run_pos_tour("CashKeeperAbandonTour")
         self.assertEqual(tickets.state, "abandoned")
         order = self.env["pos.order"].search([("uuid", "=", tickets.order_uuid)])
         self.assertEqual(order.payment_ids.payment_method_id, self.bank_payment_method)
@@ -56,29 +39,29 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.assertEqual(tickets.state, "paid_after_abandon")
 
     def test_paid_after_cancel_stays_on_the_line_and_retry_takes_it(self):
-        tickets = self.run_tour("CashKeeperLateRetryTour")
+        tickets = self.run_pos_tour("CashKeeperLateRetryTour")
         self.assertPaidOnce(tickets)
 
     def test_double_click_on_the_payment_method_makes_one_ticket(self):
-        tickets = self.run_tour("CashKeeperDoubleClickTour")
+        tickets = self.run_pos_tour("CashKeeperDoubleClickTour")
         self.assertPaidOnce(tickets)
 
     def test_browser_offline_while_polling_then_back_completes_once(self):
         """The POS loses Odoo while the drawer waits; the customer pays meanwhile; when the
         network is back the line completes with that same ticket."""
-        tickets = self.run_tour("CashKeeperOfflineTour")
+        tickets = self.run_pos_tour("CashKeeperOfflineTour")
         self.assertPaidOnce(tickets)
 
     def test_an_order_holding_collected_cash_cannot_be_deleted(self):
         self.main_pos_config.auto_validate_terminal_payment = False
-        tickets = self.run_tour("CashKeeperDeleteCollectedOrderTour")
+        tickets = self.run_pos_tour("CashKeeperDeleteCollectedOrderTour")
         self.assertPaidOnce(tickets)
 
     def test_a_forged_amount_is_refused_and_the_order_kept(self):
         """A cashier with the browser's dev tools open changes a paid CashKeeper line's amount:
         Odoo refuses the order, the POS says so and keeps it; the drawer's cash is not booked."""
         self.main_pos_config.auto_validate_terminal_payment = False
-        tickets = self.run_tour("CashKeeperForgedAmountTour")
+        tickets = self.run_pos_tour("CashKeeperForgedAmountTour")
         self.assertEqual(tickets.state, "paid")
         self.assertFalse(self.env["pos.payment"].search([("payment_method_id", "=", self.cashkeeper_method.id)]))
         # The refused order is kept unpaid with the reason; the till's next orders synced anyway.
@@ -104,20 +87,20 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
 
     def test_cash_rounding_applies_to_the_drawer_and_the_order_validates_by_itself(self):
         self.round_cash(only_cash=True)
-        tickets = self.run_tour("CashKeeperRoundedTour")
+        tickets = self.run_pos_tour("CashKeeperRoundedTour")
         self.assertPaidOnce(tickets)
         self.assertEqual(tickets.amount, 2.0)  # Desk Pad 1.98, rounded like cash
         self.assertEqual((tickets.pos_order_id.amount_total, tickets.pos_order_id.amount_paid), (1.98, 2.0))
 
     def test_cash_rounding_of_every_method_validates_by_itself_too(self):
         self.round_cash(only_cash=False)
-        tickets = self.run_tour("CashKeeperRoundedTour")
+        tickets = self.run_pos_tour("CashKeeperRoundedTour")
         self.assertPaidOnce(tickets)
         self.assertEqual(tickets.amount, 2.0)
 
     def test_cash_rounding_without_auto_validation_waits_for_validate(self):
         self.round_cash(auto_validate=False)
-        tickets = self.run_tour("CashKeeperRoundedManualTour")
+        tickets = self.run_pos_tour("CashKeeperRoundedManualTour")
         self.assertPaidOnce(tickets)
 
     def test_spanish_cashier(self):
@@ -125,5 +108,5 @@ class TestCashKeeperTours(CashKeeperHttpCommon):
         self.env["res.lang"]._activate_lang("es_ES")
         self.env["ir.module.module"]._load_module_terms(["point_of_sale", "pos_cashkeeper"], ["es_ES"])
         self.pos_user.lang = "es_ES"
-        tickets = self.run_tour("CashKeeperSpanishTour")
+        tickets = self.run_pos_tour("CashKeeperSpanishTour")
         self.assertPaidOnce(tickets)

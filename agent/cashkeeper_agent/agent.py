@@ -28,6 +28,7 @@ from ckfast import (
     TicketConflict,
     error_to_dict,
 )
+from ckfast.agent_link import FINAL_STATES, WAKE
 
 from . import __version__
 from .bus import BusListener
@@ -35,7 +36,6 @@ from .odoo import OdooAuthError, OdooClient, OdooError, OdooUnavailable
 
 _logger = logging.getLogger(__name__)
 
-FINAL_STATES = frozenset({"paid", "cancelled", "failed", "anomaly", "paid_after_abandon"})
 PING_EVERY = 10.0  # seconds between CKMonitor pings while no exchange proves it answers
 C_RETRY_WAIT = 5.0  # after a C that CKMonitor did not take, poll again (and re-claim) this soon
 STOP_GRACE = 10.0  # seconds a stop waits for a C or a report in flight
@@ -133,7 +133,7 @@ class Agent:
         self.bus = None if self.fixed_interval else BusListener(
             config.odoo_url, cookie=self.odoo.cookie_header, on_wake=lambda _payloads: self.wake.set(),
             stop=self.stop_event, verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file,
-            wake_type="pos_cashkeeper.wake")
+            wake_type=WAKE)
         self.agent_name = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -255,7 +255,7 @@ class Agent:
         else:
             self._note_ckmonitor(False, str(error))
 
-    def _set_state(self, ticket, state, why, before=None):
+    def _remember_state(self, ticket, state, why, before=None):
         """Odoo said ``ticket`` is now ``state``: update the view (final: forget it). ``before``:
         the state the caller saw, for the log when a poll answer has already dropped the ticket."""
         with self._lock:
@@ -396,7 +396,7 @@ class Agent:
             state = claim.get("state") if isinstance(claim, dict) else None
             _logger.info("ticket %s not claimed (Odoo: %s): no C sent", ticket, state or claim)
             if isinstance(state, str):
-                self._set_state(ticket, state, "claim refused")
+                self._remember_state(ticket, state, "claim refused")
             return
         _logger.info("ticket %s claimed (attempt %d): sending C to CKMonitor", ticket, claim["attempt"])
         try:
@@ -456,7 +456,7 @@ class Agent:
                 self._pending.pop(0)
                 self._creating.discard(ticket)
             if isinstance(answer, dict) and isinstance(answer.get("state"), str):
-                self._set_state(ticket, answer["state"], f"C: {_outcome_text(params)}", "new")
+                self._remember_state(ticket, answer["state"], f"C: {_outcome_text(params)}", "new")
 
     # -- drawer: S for open tickets, ping when idle ------------------------------------------
     def _drawer_loop(self):
@@ -474,7 +474,7 @@ class Agent:
                 for ticket in watched:
                     if self.stop_event.is_set():
                         return
-                    self._watch(ticket)
+                    self._ask(ticket)
                 backoff.reset()
             except OdooError as e:
                 generation = self.link.failed(e)
@@ -488,7 +488,7 @@ class Agent:
         else:
             self._note_ckmonitor(True, "answers CKFast")
 
-    def _watch(self, ticket):
+    def _ask(self, ticket):
         """Ask S about ``ticket``; report the outcome if it differs from the last one reported."""
         params = {"ticket": ticket, "command": "S", "reply": None, "error": None}
         try:
@@ -520,7 +520,7 @@ class Agent:
             if ticket in self._view:
                 self._reported[ticket] = outcome
         if isinstance(answer.get("state"), str):
-            self._set_state(ticket, answer["state"], f"S: {_outcome_text(params)}", before)
+            self._remember_state(ticket, answer["state"], f"S: {_outcome_text(params)}", before)
 
 
 def _text(raw):

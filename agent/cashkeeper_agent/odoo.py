@@ -21,10 +21,11 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from ckfast.agent_link import AGENT_PROTOCOL
+
 from . import __version__
 
 CALL_TIMEOUT = 15.0  # seconds, for every call (Odoo answers each at once)
-PROTOCOL = 2  # of agent/PROTOCOL.md: polls answered at once, wake-ups on the bus
 # This process, for Odoo: a poll that was already on its way when the process said goodbye must
 # not show the agent online again.
 INSTANCE = uuid.uuid4().hex
@@ -83,7 +84,7 @@ class OdooClient:
     # -- agent calls (agent/PROTOCOL.md) ---------------------------------------------------
     def poll(self, *, version, ckmonitor, bye=False, timeout=CALL_TIMEOUT):
         """Heartbeat; the answer lists the open tickets and names the agent's bus channel."""
-        params = {"protocol": PROTOCOL, "version": version, "instance": INSTANCE, "ckmonitor": ckmonitor,
+        params = {"protocol": AGENT_PROTOCOL, "version": version, "instance": INSTANCE, "ckmonitor": ckmonitor,
                   "bye": bye}
         return self.call("poll", params, timeout=timeout)
 

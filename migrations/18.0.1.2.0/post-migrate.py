@@ -18,7 +18,7 @@ of removed fields (18.0.1.0.0's ``amount_sent``) itself.
 import logging
 
 from odoo import SUPERUSER_ID, api
-from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
+from odoo.addons.pos_cashkeeper.models.cashkeeper_states import OPEN_STATES, PAID_STATES
 from odoo.exceptions import UserError
 
 _logger = logging.getLogger(__name__)

@@ -20,7 +20,13 @@ from contextlib import contextmanager
 
 import psycopg2.errors
 from odoo import _, api, fields, models
-from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_ticket import OPEN_STATES, PAID_STATES
+from odoo.addons.pos_cashkeeper.models.cashkeeper_states import (
+    ASKED_STATES,
+    FOLLOWED_STATES,
+    NEW,
+    OPEN_STATES,
+    PAID_STATES,
+)
 from odoo.exceptions import AccessError, UserError
 
 _logger = logging.getLogger(__name__)
@@ -33,7 +39,6 @@ KIOSK_MIN_ASK_INTERVAL = 0.2
 BUSY_LOOKS = 5
 # pg_try_advisory_lock namespace ("CKK") for serialising the kiosk starts on one drawer.
 KIOSK_LOCK = 0x434B4B
-PAID_ORDER_STATES = ("paid", "done", "invoiced")
 CRON_KIOSK_BATCH = 50  # kiosk orders the watch cron pays in one run (the rest: the next run)
 
 
@@ -69,13 +74,7 @@ def _unavailable():
 class PosCashKeeperTicket(models.Model):
     _inherit = "pos.cashkeeper.ticket"
 
-    is_kiosk = fields.Boolean(string="Self-service kiosk", compute="_compute_is_kiosk",
-                              help="Taken by a self-order kiosk, without a cashier.")
-
-    @api.depends("payment_uuid")
-    def _compute_is_kiosk(self):
-        for ticket in self:
-            ticket.is_kiosk = (ticket.payment_uuid or "").startswith(KIOSK_LINE)
+    purpose = fields.Selection(selection_add=[("kiosk", "Kiosk payment")], ondelete={"kiosk": "set default"})
 
     def action_kiosk_pay_order(self):
         """Manager's way out: cash the drawer took for a kiosk order after the customer cancelled
@@ -88,15 +87,16 @@ class PosCashKeeperTicket(models.Model):
                 or order.session_id.state != "opened":
             raise UserError(_("Ticket %s cannot pay a kiosk order: only cash the drawer collected for a kiosk order "
                               "that is still unpaid, in an open session, can.", ticket.name))
-        if why := ticket._kiosk_amount_problem(order):
+        if why := order._kiosk_cash_problem(ticket):
             raise UserError(_("Kiosk order %(order)s cannot be paid with ticket %(ticket)s: %(why)s. Refund the "
                               "customer or record the sale otherwise.", order=order.pos_reference,
                               ticket=ticket.name, why=why))
         ticket.message_post(body=_("%s put this cash on its kiosk order.", self.env.user.name))
         if ticket.state == "paid_after_abandon":
-            ticket._set_state("paid")  # completes the order (see _set_state)
+            with ticket._announcing():  # a paid kiosk ticket pays its order (_state_changed)
+                ticket._set_state("paid")
         else:
-            ticket._kiosk_complete_order()
+            order._kiosk_pay_with(ticket)
         if not ticket.pos_payment_id:
             raise UserError(ticket.last_error or _("Kiosk order %s could not be paid with this ticket.",
                                                    order.pos_reference))
@@ -126,7 +126,8 @@ class PosCashKeeperTicket(models.Model):
             return _answer("unavailable", e.args[0], retry=False)
         amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
         if ticket and ticket.state == "abandoned":
-            ticket._transport().look(ticket)  # cancelled on the drawer since? then a new ticket
+            with ticket._announcing() as transport:
+                transport.ask(ticket)  # cancelled on the drawer since? then a new ticket
             ticket = self._live_ticket(payment_uuid)
         if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
             return ticket._kiosk_other_amount()
@@ -142,9 +143,8 @@ class PosCashKeeperTicket(models.Model):
                 return _answer("busy", _(
                     "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
                     "machine, then try again, or ask staff.", busy.name))
-            agent = method.cashkeeper_agent_id
-            if agent and agent.status == "online" and not agent.ckmonitor_reachable:
-                _logger.warning("CashKeeper kiosk %s: agent %s cannot reach CKMonitor", config.name, agent.name)
+            if method._cashkeeper_transport().drawer_unreachable():
+                _logger.warning("CashKeeper kiosk %s: the agent cannot reach CKMonitor", config.name)
                 return _unavailable()
             return self._kiosk_send(method, session, order, amount)
 
@@ -154,7 +154,7 @@ class PosCashKeeperTicket(models.Model):
         CKMonitor has not confirmed it, else asked about)."""
         try:
             self._cashkeeper_start(method, session, KIOSK_LINE + order.uuid, amount, order_uuid=order.uuid,
-                                   order_ref=order.pos_reference or order.name)
+                                   order_ref=order.pos_reference or order.name, purpose="kiosk")
         except UserError as e:  # the staff's reason (agent offline, …) is for the log, not the customer
             _logger.warning("CashKeeper kiosk %s, order %s: %s", order.config_id.name, order.pos_reference, e)
             return _unavailable()
@@ -187,13 +187,14 @@ class PosCashKeeperTicket(models.Model):
         order is paid if the drawer has the cash. (After a cancel the kiosk keeps asking: cash
         the drawer takes then is shown to the customer as taken after the cancel.)"""
         self.ensure_one()
-        if self.state in ("queued", "pending", "abandoned") and _Asked.may_ask(self):
-            self._transport().look(self)
-        elif self.state == "new" and not self.attempts and _Asked.may_ask(self):
-            self._progress()  # its start ran out of time before the C: send it now
+        with self._announcing() as transport:
+            if self.state in ASKED_STATES and _Asked.may_ask(self):
+                transport.ask(self)
+            elif self.state == NEW and not self.attempts and _Asked.may_ask(self):
+                transport.send(self)  # its start ran out of time before the C: send it now
         if self.state == "paid" and not self.pos_payment_id:
-            self._kiosk_complete_order()  # an earlier try failed, or was rolled back
-        return self._kiosk_result(order)
+            order._kiosk_pay_with(self)  # an earlier try failed, or was rolled back
+        return self._kiosk_result(order, transport)
 
     def _kiosk_cancel(self, order):
         """The customer cancels on the kiosk: a ticket the drawer has paid pays the order instead;
@@ -212,8 +213,9 @@ class PosCashKeeperTicket(models.Model):
                               ("state", "in", OPEN_STATES),
                               ("payment_uuid", "!=", payment_uuid)], order="id", limit=BUSY_LOOKS)
         for other in others:
-            if (other.state != "new" or other.attempts) and _Asked.may_ask(other):
-                other._transport().look(other)
+            if (other.state != NEW or other.attempts) and _Asked.may_ask(other):
+                with other._announcing() as transport:
+                    transport.ask(other)
         return others.filtered(lambda t: t.state in OPEN_STATES)[:1]
 
     def _kiosk_other_amount(self):
@@ -227,15 +229,15 @@ class PosCashKeeperTicket(models.Model):
             "The cash machine collected %(amount)s for this order before it changed (ticket %(ticket)s): please "
             "ask staff.", amount=amount, ticket=self.name), retry=False, ticket=self.name)
 
-    def _set_state(self, state, **values):
-        super()._set_state(state, **values)
-        if state == "paid":
-            self._kiosk_complete_order()
+    def _state_changed(self, transport, from_agent=False):
+        super()._state_changed(transport, from_agent)
+        if self.state == "paid" and self.purpose == "kiosk":
+            self._kiosk_order()._kiosk_pay_with(self)  # whichever request saw it paid: no cashier will
 
     def _kiosk_order(self):
         """The kiosk order this ticket pays (none for the tickets of a cashier's POS)."""
         self.ensure_one()
-        if not (self.payment_uuid or "").startswith(KIOSK_LINE) or not self.order_uuid:
+        if self.purpose != "kiosk" or not self.order_uuid:
             return self.env["pos.order"]
         return self.env["pos.order"].sudo().search([("uuid", "=", self.order_uuid),
                                                     ("config_id", "=", self.config_id.id)], limit=1)
@@ -245,79 +247,24 @@ class PosCashKeeperTicket(models.Model):
         """The kiosk order's latest ticket."""
         return self.sudo().search([("payment_uuid", "=", KIOSK_LINE + order.uuid)], order="id desc", limit=1)
 
-    def _kiosk_complete_order(self):
-        """Pay the kiosk order of this paid ticket with it and send the order to preparation, once.
-        An order that is not waiting for it any more (paid otherwise, its session closed) is left:
-        the ticket is then on no order and flagged for the manager, like a cashier's."""
-        ticket = self.sudo()
-        order = ticket._kiosk_order()
-        if ticket.state != "paid" or ticket.pos_payment_id or order.state != "draft" \
-                or order.session_id.state != "opened":
-            return False
-        # One completion at a time: a concurrent one makes this transaction retry, and the retry
-        # finds the order paid.
-        self.env.cr.execute("SELECT 1 FROM pos_order WHERE id = %s FOR NO KEY UPDATE", [order.id],
-                            log_exceptions=False)
-        config = order.config_id
-        order = order.with_user(config.self_ordering_default_user_id).with_company(order.company_id)
-        try:
-            with self.env.cr.savepoint():
-                if why := ticket._kiosk_amount_problem(order):
-                    raise UserError(why)
-                order.add_payment({
-                    "pos_order_id": order.id,
-                    "payment_method_id": ticket.payment_method_id.id,
-                    "amount": ticket.amount,
-                    "payment_date": fields.Datetime.now(),
-                    "uuid": ticket.payment_uuid,  # the ledger binds the payment by its line
-                    "transaction_id": ticket.name,
-                    "payment_status": "done",
-                })
-                order.action_pos_order_paid()  # binds the payment to the ticket, or refuses
-                order._send_order()
-        except UserError as e:
-            why = _("Kiosk order %(order)s could not be paid with this ticket: %(why)s",
-                    order=order.pos_reference or order.name, why=e.args[0])
-            if ticket.last_error != why:  # said once (the cron tries again every minute)
-                _logger.warning("CashKeeper ticket %s: %s", ticket.name, why)
-                ticket.write({"last_error": why, "on_no_order": True})  # the manager's to settle
-                ticket.message_post(body=why)
-            return False
-        _logger.info("CashKeeper ticket %s paid kiosk order %s", ticket.name, order.pos_reference)
-        return True
-
-    def _kiosk_amount_problem(self, order):
-        """Why this ticket's cash cannot pay ``order`` (False when it can): exactly the order's total
-        at the shop's prices, rounded like cash (the lines may have been saved again since the start)."""
-        try:
-            order._kiosk_reprice()
-        except UserError as e:
-            return e.args[0]
-        total = order._get_rounded_amount(order.amount_total, force_round=True)
-        if self.currency_id.compare_amounts(self.amount, total):
-            return _("the drawer collected %(collected)s, and the order now comes to %(total)s",
-                     collected=self.currency_id.format(self.amount), total=self.currency_id.format(total))
-        return False
-
-    def _kiosk_result(self, order):
+    def _kiosk_result(self, order, transport=None):
         """What the kiosk shows: the state, and a message for the customer (never the staff's)."""
         self.ensure_one()
-        state, name = self.state, self.name
+        state, name, transport = self.state, self.name, transport or self._transport()
         answer = {"ticket": name, "amount": self.amount, "state": state, "final": True, "retry": True,
-                  "message": False, "poll": self._transport().poll_policy}
+                  "message": False, "poll": transport.poll_policy}
         if state == "paid":
-            if self.pos_payment_id and self.pos_payment_id.pos_order_id == order and order.state in PAID_ORDER_STATES:
+            if self.pos_payment_id and self.pos_payment_id.pos_order_id == order and order._kiosk_paid():
                 return answer
             answer.update(state="stuck", retry=False, message=_(
                 "The cash machine took your cash (ticket %s), but the order could not be completed: please ask "
                 "staff.", name))
-        elif state == "new" and self.last_error and self._transport().sends_now:
-            # CKMonitor did not confirm it: only a new start (Try again) resends it. (In cloud
-            # mode the agent keeps resending it itself: the customer waits.)
+        elif transport.gave_up(self):
+            # CKMonitor did not confirm it: only a new start (Try again) resends it.
             answer.update(message=_("The cash machine does not answer: do not insert cash. Nothing was charged: "
                                     "try again, or choose another way to pay."))
-        elif state in ("new", "queued", "pending"):
-            trouble = self.last_error or self._transport().offline_message()
+        elif state in FOLLOWED_STATES:
+            trouble = self.last_error or transport.offline_message()
             answer.update(state="waiting", final=False, message=trouble and _(
                 "The cash machine is slow to answer: still waiting for it."))
         elif state == "cancelled":
@@ -343,12 +290,12 @@ class PosCashKeeperTicket(models.Model):
         # Before the watch flags paid tickets on no order: a kiosk order whose payment could not
         # be put on it when its ticket was paid (a crash, a conflict) is paid now, if it still waits.
         for ticket in self.sudo().search([
-            ("state", "=", "paid"), ("pos_payment_id", "=", False), ("payment_uuid", "=like", KIOSK_LINE + "%"),
+            ("state", "=", "paid"), ("pos_payment_id", "=", False), ("purpose", "=", "kiosk"),
             ("session_id.state", "=", "opened"),
         ], limit=CRON_KIOSK_BATCH):
             name = ticket.name
             try:
-                ticket._kiosk_complete_order()
+                ticket._kiosk_order()._kiosk_pay_with(ticket)
                 self._commit()
             except psycopg2.errors.SerializationFailure:  # the kiosk is completing it right now
                 self.env.cr.rollback()

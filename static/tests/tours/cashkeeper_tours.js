@@ -7,6 +7,7 @@ import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen
 import { refresh } from "@point_of_sale/../tests/tours/utils/common";
 import { registry } from "@web/core/registry";
 import { agent, drawer } from "@pos_cashkeeper/../tests/tours/utils/drawer_control";
+import { sellForCash } from "@pos_cashkeeper/../tests/tours/utils/sales";
 
 const waitingForCash = {
     content: "the line waits for cash in the CashKeeper",
@@ -200,17 +201,9 @@ registry.category("web_tour.tours").add("CashKeeperForgedAmountTour", {
             },
             // The till goes on: the next orders sync as usual, the refused one waits in Orders.
             Chrome.createFloatingOrder(),
-            ProductScreen.addOrderline("Desk Pad", "1"),
-            ProductScreen.clickPayButton(),
-            PaymentScreen.clickPaymentMethod("Cash"),
-            PaymentScreen.clickValidate(),
-            ReceiptScreen.isShown(),
+            sellForCash("1"),
             ReceiptScreen.clickNextOrder(),
-            ProductScreen.addOrderline("Desk Pad", "2"),
-            ProductScreen.clickPayButton(),
-            PaymentScreen.clickPaymentMethod("Cash"),
-            PaymentScreen.clickValidate(),
-            ReceiptScreen.isShown(),
+            sellForCash("2"),
         ].flat(Infinity),
 });
 

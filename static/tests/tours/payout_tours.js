@@ -6,17 +6,14 @@ import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_scre
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import { registry } from "@web/core/registry";
 import { agent } from "@pos_cashkeeper/../tests/tours/utils/drawer_control";
+import { sellForCash } from "@pos_cashkeeper/../tests/tours/utils/sales";
 
 // A Desk Pad sold for cash, then refunded on the CashKeeper (a negative line).
 function refundOnTheCashKeeper() {
     return [
         Chrome.startPoS(),
         Dialog.confirm("Open Register"),
-        ProductScreen.addOrderline("Desk Pad", "1"),
-        ProductScreen.clickPayButton(),
-        PaymentScreen.clickPaymentMethod("Cash"),
-        PaymentScreen.clickValidate(),
-        ReceiptScreen.isShown(),
+        sellForCash(),
         ReceiptScreen.clickNextOrder(),
         Chrome.clickMenuOption("Orders"),
         TicketScreen.selectFilter("Paid"),
