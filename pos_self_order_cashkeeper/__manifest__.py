@@ -14,7 +14,7 @@ is paid and sent to preparation once, backed by its drawer ticket like any POS p
     "data": ["views/pos_cashkeeper_ticket_views.xml"],
     "assets": {
         "pos_self_order.assets": [
-            "pos_cashkeeper/static/src/app/wakeable.js",
+            "pos_cashkeeper/static/src/app/follow.js",
             "pos_self_order_cashkeeper/static/src/**/*",
         ],
         "pos_self_order.assets_tests": [

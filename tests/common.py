@@ -113,9 +113,13 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
         """The Shop's POS in Chromium through tour ``name``; returns the tickets it left. ``query``:
         more of the page's URL parameters (``ck_agent`` in cloud mode)."""
         self.main_pos_config.with_user(self.pos_user).open_ui()
-        params = "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **query}.items())
-        self.start_tour(f"/pos/ui?config_id={self.main_pos_config.id}{params}", name, login="pos_user")
+        self.start_tour(f"/pos/ui?config_id={self.main_pos_config.id}{self.tour_query(**query)}", name,
+                        login="pos_user")
         return self.env["pos.cashkeeper.ticket"].search([("config_id", "=", self.main_pos_config.id)])
+
+    def tour_query(self, **query):
+        """The URL parameters a tour's drawer (and agent) controls read (static/tests/tours/utils)."""
+        return "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **query}.items())
 
     def assertPaidOnce(self, tickets, method=None, creates=None):
         """One ticket, paid at the drawer (sent ``creates`` times when given), backing its paid

@@ -9,7 +9,7 @@ from odoo.addons.pos_cashkeeper.ckfast import (
     TicketConflict,
     error_to_dict,
 )
-from odoo.addons.pos_cashkeeper.models.pos_cashkeeper_agent import WAKE
+from odoo.addons.pos_cashkeeper.ckfast.agent_link import WAKE
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -105,6 +105,20 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         ])
         ticket = self.env["pos.cashkeeper.ticket"].search([("name", "=", result["ticket"])])
         self.assertNotIn(ticket.request, json.dumps(sent))
+
+    def test_an_agents_report_tells_the_pos_and_does_not_wake_that_agent(self):
+        """The change is the agent's own news: one more wake-up would only cost it a poll."""
+        bus = self.env["bus.bus"].sudo()
+        result, _, _ = self.start()
+        self.env.cr.precommit.run()
+        seen = bus.search([]).ids
+        answer, error = self.claim_and_send(result["ticket"])
+        self.assertEqual((answer["state"], error), ("queued", None))
+        self.env.cr.precommit.run()
+        sent = [(json.loads(n.channel)[1], json.loads(n.message)["type"]) for n in bus.search([("id", "not in", seen)])]
+        token = self.main_pos_config.access_token
+        self.assertIn((token, f"{token}-CASHKEEPER_TICKET"), sent)
+        self.assertNotIn(self.agent._bus_channel(), [channel for channel, _type in sent])
 
     def test_an_old_agent_is_told_to_upgrade(self):
         """An agent of protocol 1 expects its poll to be held: answered at once it would poll

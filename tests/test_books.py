@@ -76,17 +76,29 @@ class BooksCase(CashKeeperHttpCommon):
         }
 
     def sync(self, *orders):
-        """pos.order.sync_from_ui over JSON-RPC as the cashier, exactly as the POS calls it."""
+        """pos.order.sync_from_ui over JSON-RPC as the cashier, exactly as the POS calls it: the
+        lines and payments the server has already (by uuid) are sent as updates, as the POS does."""
         self.authenticate("pos_user", "pos_user")
         response = self.url_open("/web/dataset/call_kw/pos.order/sync_from_ui", data=json.dumps({
             "jsonrpc": "2.0", "method": "call", "id": 1,
-            "params": {"model": "pos.order", "method": "sync_from_ui", "args": [list(orders)], "kwargs": {}},
+            "params": {"model": "pos.order", "method": "sync_from_ui", "args": [[self.as_resent(o) for o in orders]],
+                       "kwargs": {}},
         }), headers={"Content-Type": "application/json"})
         body = response.json()
         self.env.invalidate_all()
         if "error" in body:
             return None, body["error"]["data"]["message"]
         return body["result"], None
+
+    def as_resent(self, data):
+        saved = self.order(data["uuid"])
+        resent = dict(data)
+        for field in ("lines", "payment_ids"):
+            ids = {record.uuid: record.id for record in saved[field]}
+            resent[field] = [Command.update(ids[vals["uuid"]], vals) if command == Command.CREATE
+                             and vals.get("uuid") in ids else (command, record_id, vals)
+                             for command, record_id, vals in data[field]]
+        return resent
 
     def ck(self, amount, line, status="done"):
         return (self.cashkeeper_method, amount, line, status)

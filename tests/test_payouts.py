@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .test_books import BooksCase
 
@@ -78,9 +79,17 @@ class TestCashKeeperPayouts(BooksCase):
             "no payout at all": ([self.ck(-4, str(uuid.uuid4()))], "no CashKeeper ticket was started"),
             "twice on the refund": ([self.ck(-4, line), self.ck(-4, line)], "already backs another payment"),
         }
+        # Later 18.0 builds refuse two payments with one uuid themselves (a unique constraint):
+        # there, the books are never asked.
+        self.env.cr.execute("SELECT 1 FROM pg_constraint WHERE conname = 'pos_payment_uuid_unique'")
+        unique_uuids = bool(self.env.cr.fetchone())
         for case, (payments, reason) in cases.items():
             with self.subTest(case):
                 data = self.order_data(payments, order_uuid=self.line_orders[line])
+                if case == "twice on the refund" and unique_uuids:
+                    with mute_logger("odoo.sql_db", "odoo.http"):
+                        self.assertIn("A payment with this uuid already exists", self.sync(data)[1])
+                    continue
                 self.assertIn(reason, self.refused(data)[data["uuid"]])
         # Another order claiming the payout, and a paid sale ticket claimed by a refund payment.
         other = self.order_data([self.ck(-4, line)])

@@ -51,6 +51,7 @@ from bench_cloud import bench_cloud, report_cloud
 from bench_hung import bench_hung, report_hung
 from bench_kiosk import bench_kiosk, report_kiosk
 from chaos import SETUP, Odoo
+from odoo_harness import in_threads
 
 from ckfast.client import CKFastClient
 from ckfast.simulator import Simulator
@@ -140,11 +141,7 @@ class Bench:
 
         proc = psutil.Process(self.odoo.proc.pid)
         cpu0, log0 = sum(proc.cpu_times()[:2]), self.odoo.log.stat().st_size
-        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(worker, [()] * concurrency)
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         with open(self.odoo.log, "rb") as log:
             log.seek(log0)
@@ -174,11 +171,7 @@ class Bench:
                 with lock:
                     count[0] += 1
 
-        threads = [threading.Thread(target=hammer, args=(p,)) for p in lines]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(hammer, [(p,) for p in lines])
         return count[0] / seconds
 
 

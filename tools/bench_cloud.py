@@ -17,7 +17,7 @@ import time
 import uuid
 from types import SimpleNamespace
 
-from odoo_harness import REPO, Nginx, start_agent, stop_all, wait_until
+from odoo_harness import REPO, Nginx, in_threads, start_agent, stop_all, wait_until
 
 sys.path.insert(0, str(REPO / "agent"))
 from cashkeeper_agent.bus import BusListener
@@ -102,11 +102,7 @@ def run(bench, sim, session, payments, concurrency, seed, woken):
                 with lock:
                     lost[0] += 1
 
-    threads = [threading.Thread(target=worker, args=(i / concurrency,)) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(worker, [(i / concurrency,) for i in range(concurrency)])
     return {"to_c": to_c, "to_pos": to_pos, "lost": lost[0]}
 
 

@@ -93,7 +93,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from odoo_harness import Nginx, Odoo, start_agent, stop_all  # noqa: E402
+from odoo_harness import Nginx, Odoo, in_threads, start_agent, stop_all  # noqa: E402
 
 from ckfast.simulator import Simulator, TicketState  # noqa: E402
 
@@ -589,11 +589,7 @@ class Run:
             except Exception as e:  # reported by the caller
                 results[i] = e
 
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(run, [(i,) for i in range(n)])
         return results
 
 

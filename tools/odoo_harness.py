@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -95,6 +96,15 @@ def odoo_command(db, data_dir, *args, command=()):
     """odoo-bin [COMMAND] with our addons path, data dir and database, then ARGS."""
     return [PY, str(ODOO_SRC / "odoo-bin"), *command, f"--addons-path={ADDONS_PATH}", f"--data-dir={data_dir}",
             "-d", db, *(f"--{key}={value}" for key, value in pg_settings().items()), *args]
+
+
+def in_threads(target, args_list):
+    """``target(*args)`` for each of ``args_list`` at once, each in a thread; returns when all are done."""
+    threads = [threading.Thread(target=target, args=args) for args in args_list]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def free_port():

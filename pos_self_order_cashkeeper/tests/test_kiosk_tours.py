@@ -14,8 +14,7 @@ class TestKioskTours(KioskCommon):
         self.open_kiosk()
 
     def run_tour(self, name, **params):
-        query = "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **params}.items())
-        self.start_tour(self.kiosk._get_self_order_route() + query, name, timeout=180)
+        self.start_tour(self.kiosk._get_self_order_route() + self.tour_query(**params), name, timeout=180)
         return self.env["pos.order"].search([("config_id", "=", self.kiosk.id)])
 
     def test_paid_at_the_drawer(self):

@@ -4,11 +4,7 @@ import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PaymentInterface } from "@point_of_sale/app/payment/payment_interface";
 import { register_payment_method } from "@point_of_sale/app/store/pos_store";
 import { ask } from "@point_of_sale/app/store/make_awaitable_dialog";
-import { sleepUnlessWoken, wakeable } from "@pos_cashkeeper/app/wakeable";
-
-// How often to ask is the transport's poll_policy (models/cashkeeper_transport.py), sent with
-// every result: one setting for the POS and the benchmark. These apply only until it arrives.
-const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
+import { follow, wakeable } from "@pos_cashkeeper/app/follow";
 
 const FINAL_FAILURES = ["cancelled", "failed", "anomaly", "payout_cancelled"];
 // The line is complete: the drawer collected the cash, or the refund was paid out (declared).
@@ -143,58 +139,42 @@ export class PaymentCashKeeper extends PaymentInterface {
         return true;
     }
 
-    /** Poll the server until the ticket is settled, the cashier cancels, or it fails. */
-    async _follow(line, result) {
+    /** Follow the line's ticket until it is settled, the cashier cancels, or it fails. */
+    _follow(line, result) {
         const followed = this.followed[line.uuid];
-        let poll = DEFAULT_POLL;
-        let delay = poll.interval_ms;
-        for (;;) {
-            if (result) {
-                line.cashkeeperTicket = followed.ticket = result.ticket;
-                if (COMPLETE.includes(result.state)) {
-                    line.transaction_id = result.ticket;
+        return follow(followed, result, {
+            handle: (answer) => {
+                line.cashkeeperTicket = followed.ticket = answer.ticket;
+                if (COMPLETE.includes(answer.state)) {
+                    line.transaction_id = answer.ticket;
                     return true;
                 }
-                if (FINAL_FAILURES.includes(result.state)) {
-                    this._alert(result.message);
+                if (FINAL_FAILURES.includes(answer.state)) {
+                    this._alert(answer.message);
                     return false;
                 }
-                if (["abandoned", "paid_after_abandon"].includes(result.state)) {
+                if (["abandoned", "paid_after_abandon"].includes(answer.state)) {
                     return false;
                 }
                 if (line.get_payment_status() === "waiting") {
                     line.set_payment_status("waitingCard"); // queued at the drawer: offer Cancel
                 }
-                line.cashkeeperInfo = result.message || "";
-                poll = result.poll || poll;
-                delay = result.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
-            }
-            await sleepUnlessWoken(followed, delay);
-            if (followed.cancel) {
-                const cancelled = await followed.cancel;
-                if (COMPLETE.includes(cancelled?.state)) {
-                    result = cancelled;
-                    continue;
-                }
-                if (cancelled) {
-                    return false;
-                }
-                followed.cancel = null; // the cancel did not get through: keep following
-            }
-            try {
-                result = await this._call("status", line);
-            } catch (error) {
-                // Odoo unreachable (POS offline) or failing: the drawer may still take the cash,
-                // so never stop following; say why on the line and try again a bit later.
-                result = null;
+                line.cashkeeperInfo = answer.message || "";
+            },
+            // Collected (or the payout confirmed) meanwhile: the line completes; cancelled: it
+            // ends; the cancel did not get through: keep following.
+            onCancel: (cancelled) =>
+                COMPLETE.includes(cancelled?.state) ? { answer: cancelled } : cancelled ? { done: false } : null,
+            ask: () => this._call("status", line),
+            onAskFailed: (error) => {
+                // Odoo unreachable (POS offline) or failing: say why on the line.
                 line.cashkeeperInfo =
                     error instanceof ConnectionLostError
                         ? _t("No connection to Odoo: still waiting for the CashKeeper.")
                         : _t("Odoo could not check the CashKeeper (%s): still trying.",
                               error?.data?.message || error?.message || error);
-                delay = Math.min(delay * 2, poll.max_interval_ms);
-            }
-        }
+            },
+        });
     }
 
     _complete(line, result) {

@@ -3,11 +3,7 @@ import { _t } from "@web/core/l10n/translation";
 import { rpc, ConnectionLostError } from "@web/core/network/rpc";
 import { onMounted, onWillUnmount, useState } from "@odoo/owl";
 import { PaymentPage } from "@pos_self_order/app/pages/payment_page/payment_page";
-import { sleepUnlessWoken, wakeable } from "@pos_cashkeeper/app/wakeable";
-
-// How often to ask comes with every answer (the ticket's transport, on the server); this applies
-// until the first one arrives.
-const DEFAULT_POLL = { interval_ms: 250, max_interval_ms: 5000 };
+import { follow, wakeable } from "@pos_cashkeeper/app/follow";
 // Answers after which no ticket of the order waits at the drawer: a reload has nothing to resume.
 const SETTLED = ["cancelled", "failed", "anomaly", "stuck", "abandoned", "busy", "unavailable"];
 // Shown as the end of the payment, yet still followed: the drawer may take the cash after the
@@ -113,50 +109,37 @@ patch(PaymentPage.prototype, {
     },
 
     /** Ask the server until the payment ends, the customer cancels, or the page goes. */
-    async cashkeeperFollow(loop, answer) {
-        let poll = DEFAULT_POLL;
-        let delay = poll.interval_ms;
-        while (this.cashkeeperLoop === loop) {
-            if (answer) {
-                if (answer.final && !WATCHED.includes(answer.state)) {
-                    return this.cashkeeperSettle(loop, answer);
+    cashkeeperFollow(loop, answer) {
+        return follow(loop, answer, {
+            handle: (next) => {
+                if (next.final && !WATCHED.includes(next.state)) {
+                    return this.cashkeeperSettle(loop, next);
                 }
-                poll = answer.poll || poll;
-                delay = answer.message ? Math.min(delay * 2, poll.max_interval_ms) : poll.interval_ms;
-                if (answer.final) {
-                    this.cashkeeperShowEnd(answer);
+                if (next.final) {
+                    this.cashkeeperShowEnd(next);
                 } else {
-                    Object.assign(this.cashkeeper, { phase: "waiting", answer, info: answer.message || "" });
+                    Object.assign(this.cashkeeper, { phase: "waiting", answer: next, info: next.message || "" });
                 }
-            }
-            await sleepUnlessWoken(loop, delay);
-            if (this.cashkeeperLoop !== loop) {
-                return;
-            }
-            if (loop.cancel) {
-                const cancelled = await loop.cancel;
-                loop.cancel = null;
+            },
+            onCancel: (cancelled) => {
                 this.cashkeeper.cancelling = false;
-                if (cancelled) {
-                    answer = cancelled;
-                    continue;
-                }
-            }
-            try {
+                return cancelled ? { answer: cancelled } : null;
+            },
+            ask: async () => {
                 const next = await this.selfOrder.cashkeeperStatus(loop.token);
-                answer = next.state === this.cashkeeper.answer?.state && next.final ? null : next;
-            } catch (error) {
+                return next.state === this.cashkeeper.answer?.state && next.final ? null : next;
+            },
+            onAskFailed: (error) => {
                 // Odoo unreachable or failing: the drawer may still take the cash, keep asking.
-                answer = null;
                 if (this.cashkeeper.phase === "waiting") {
                     this.cashkeeper.info =
                         error instanceof ConnectionLostError
                             ? _t("No connection: still waiting for the cash machine.")
                             : _t("Still waiting for the cash machine.");
                 }
-                delay = Math.min(delay * 2, poll.max_interval_ms);
-            }
-        }
+            },
+            stopped: () => this.cashkeeperLoop !== loop,
+        });
     },
 
     cashkeeperCancelRequest(token) {
