@@ -259,11 +259,6 @@ class PosCashKeeperAgent(models.Model):
         rules, and announced to the POS (not to the agent: the change is its own report).
         Idempotent: a report about a ticket that has moved on (a repeat, a late duplicate) changes
         nothing."""
-        with ticket._announcing(from_agent=True):
-            self._apply_report(ticket, command, reply, error, attempt, ours)
-        return self._ticket_answer(ticket)
-
-    def _apply_report(self, ticket, command, reply, error, attempt, ours):
         if command not in ("C", "S") or (reply is None) == (error is None):
             raise UserError(_("Invalid agent report."))
         if command == "C" and not (
@@ -275,7 +270,12 @@ class PosCashKeeperAgent(models.Model):
                               ticket.name))
         moved_on = ticket.state not in OPEN_STATES and not (command == "C" and ticket.state == "failed")
         if moved_on or (command == "C" and ticket.queued_at):  # CKMonitor's answer to C is known already
-            return
+            return self._ticket_answer(ticket)
+        with ticket._announcing(from_agent=True):
+            self._apply_report(ticket, command, reply, error, attempt, ours)
+        return self._ticket_answer(ticket)
+
+    def _apply_report(self, ticket, command, reply, error, attempt, ours):
         if error is not None:
             try:
                 ticket._note_error(error_from_dict(error))

@@ -348,7 +348,7 @@ class PosCashKeeperTicket(models.Model):
         if state != self.state:
             _logger.info("CashKeeper ticket %s: %s -> %s", self.name, self.state, state)
         self.write({"state": state, **values})
-        self._commit()
+        self._commit()  # a state seen at the drawer is never lost to what fails next
 
     @contextmanager
     def _announcing(self, transport=None, from_agent=False):
@@ -480,7 +480,7 @@ class PosCashKeeperTicket(models.Model):
         # (double_start, two_tabs), run by the test suite.
         in_test = self.env.registry.in_test_mode()
         if not in_test:
-            self.env.cr.commit()
+            self.env.cr.commit()  # the isolation level can only be set at a transaction's start
             self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LINE_LOCK, payment_uuid])
         yield

@@ -11,5 +11,6 @@ from . import (
     test_payout_tours,
     test_payouts,
     test_reconciliation,
+    test_screenshots,
     test_tours,
 )

@@ -173,7 +173,7 @@ class PosCashKeeperTicket(models.Model):
             yield False
             return
         try:
-            self._commit()
+            self._commit()  # a fresh snapshot: the ticket the previous holder committed is seen
             yield True
         finally:
             try:
@@ -296,7 +296,7 @@ class PosCashKeeperTicket(models.Model):
             name = ticket.name
             try:
                 ticket._kiosk_order()._kiosk_pay_with(ticket)
-                self._commit()
+                self._commit()  # each order on its own: one that fails rolls back alone
             except psycopg2.errors.SerializationFailure:  # the kiosk is completing it right now
                 self.env.cr.rollback()
             except Exception:  # one broken order must not stop the watch
