@@ -39,19 +39,31 @@ class TestCashKeeperPayoutTours(CashKeeperHttpCommon):
         self.assertTrue(confirmed.is_set())
 
     def manager_confirms_when_asked(self):
-        """A POS manager, in Odoo's backend, confirms the first payout that waits for one (the
-        form's Confirm payout button), while the cashier's POS waits."""
-        confirmed, stop = threading.Event(), threading.Event()
+        """A POS manager, in Odoo's backend, confirms the payout that waits for one (the form's
+        Confirm payout button), while the cashier's POS waits."""
+        asked, confirmed, stop = threading.Event(), threading.Event(), threading.Event()
+        tickets = self.registry["pos.cashkeeper.ticket"]
+        declare = tickets._payout_declare
+
+        def declare_and_tell(ticket, *args, **kwargs):
+            entry = declare(ticket, *args, **kwargs)
+            asked.set()
+            return entry
+
+        self.patch(tickets, "_payout_declare", declare_and_tell)
 
         def manager():
-            while not stop.wait(0.3):
-                with self.registry.cursor() as cr:
-                    env = api.Environment(cr, self.pos_admin.id, {})
-                    waiting = env["pos.cashkeeper.ticket"].search([("state", "=", "payout_waiting")])
-                    if waiting:
-                        waiting.action_cashkeeper_confirm_payout()
-                        confirmed.set()
-                        return
+            # The test's own cursor is shared, unlocked, by this thread and the test's: look only
+            # once the cashier has declared, inside a request (the test then only waits for the
+            # browser); the cursor below waits for that request to end.
+            while not asked.wait(0.3):
+                if stop.is_set():
+                    return
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, self.pos_admin.id, {})
+                waiting = env["pos.cashkeeper.ticket"].search([("state", "=", "payout_waiting")])
+                waiting.action_cashkeeper_confirm_payout()
+                confirmed.set()
 
         thread = threading.Thread(target=manager, daemon=True)
         thread.start()
