@@ -55,7 +55,15 @@ class PosOrder(models.Model):
                 ticket.message_post(body=why)
             return False
         _logger.info("CashKeeper ticket %s paid kiosk order %s", ticket.name, order.pos_reference)
+        order.sudo()._kiosk_tell_paid()
         return True
+
+    def _kiosk_tell_paid(self):
+        """Odoo's kiosk shows a paid order's confirmation on PAYMENT_STATUS, as Adyen's and Stripe's
+        bridges send it (on commit, to the config's kiosks: each acts on its own orders only)."""
+        data = {model: records.read(records._load_pos_self_data_fields(self.config_id.id), load=False)
+                for model, records in (("pos.order", self), ("pos.order.line", self.lines))}
+        self.config_id._notify("PAYMENT_STATUS", {"payment_result": "Success", "data": data})
 
     def _kiosk_cash_problem(self, ticket):
         """Why ``ticket``'s cash cannot pay this order (False when it can): exactly the order's total

@@ -175,20 +175,16 @@ patch(PaymentPage.prototype, {
         if (answer.state !== "paid") {
             return;
         }
-        // Forgotten first: a reload after the confirmation must not print the order again.
-        this.selfOrder.cashkeeperForget();
-        let data = answer.order; // a start that found the order paid comes without it
-        if (!data) {
-            data = await this.selfOrder
+        const data = // a start that found the order paid comes without it
+            answer.order ||
+            (await this.selfOrder
                 .cashkeeperStatus(loop.token, { with_order: true })
                 .then((result) => result.order)
-                .catch(() => null); // the confirmation page fetches the order itself
-        }
+                .catch(() => null)); // Odoo unreachable: the bus, or a reload, shows the confirmation
         if (data) {
-            this.selfOrder.models.loadData(data);
+            // Odoo's kiosk shows the confirmation, as when the bus says so (once, whichever is first).
+            this.selfOrder.data.tellPaymentStatus({ payment_result: "Success", data });
         }
-        this.selfOrder.notification.add(_t("Your order has been paid"), { type: "success" });
-        this.selfOrder.confirmationPage("order", "kiosk", loop.token);
     },
 
     /** Back, or another method: a ticket CKMonitor did not confirm may still reach the drawer,

@@ -40,6 +40,11 @@ patch(SelfOrder.prototype, {
         );
     },
 
+    confirmationPage() {
+        this.cashkeeperForget(); // an order shown paid: a reload has no payment to resume
+        return super.confirmationPage(...arguments);
+    },
+
     cashkeeperForget() {
         localStorage.removeItem(storageKey(this.config));
     },

@@ -43,6 +43,24 @@ registry.category("web_tour.tours").add("CashKeeperKioskPaidTour", {
     steps: () => [orderAndPay(), waitingForCash, drawer("pay-all"), paidAndConfirmed].flat(),
 });
 
+// While this kiosk waits for its customer's cash, Odoo tells every kiosk of the config that
+// another kiosk's order is paid: this one stays on its own payment.
+registry.category("web_tour.tours").add("CashKeeperKioskOtherKioskPaidTour", {
+    steps: () =>
+        [
+            orderAndPay(),
+            waitingForCash,
+            {
+                content: "another kiosk's order is paid meanwhile (the Python test tells the config)",
+                trigger: "body",
+                run: () => new Promise((resolve) => setTimeout(resolve, 2000)),
+            },
+            waitingForCash,
+            drawer("pay-all"),
+            paidAndConfirmed,
+        ].flat(),
+});
+
 registry.category("web_tour.tours").add("CashKeeperKioskDrawerCancelTour", {
     steps: () =>
         [
