@@ -1,7 +1,8 @@
 import json
+import threading
 import uuid
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command, api
 from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
 from odoo.addons.pos_cashkeeper.ckfast.simulator import Simulator
 from odoo.addons.pos_cashkeeper.models.cashkeeper_transport import _Breakers
@@ -120,6 +121,34 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
     def tour_query(self, **query):
         """The URL parameters a tour's drawer (and agent) controls read (static/tests/tours/utils)."""
         return "".join(f"&{key}={value}" for key, value in {"ck_sim": self.sim.control_port, **query}.items())
+
+    def after_call(self, model, method, act, user=SUPERUSER_ID):
+        """Once ``model``'s ``method`` has run in a tour's request, ``act(env)`` runs in a thread
+        (as someone else meanwhile: a manager, another kiosk); returns an Event set once it has.
+        Not before: the test's cursor is shared, unlocked, by that thread and the test's own, which
+        by then only waits for the browser (the thread's cursor waits for the request to end)."""
+        cls, called, done, stop = self.registry[model], threading.Event(), threading.Event(), threading.Event()
+        original = getattr(cls, method)
+
+        def call_and_tell(records, *args, **kwargs):
+            result = original(records, *args, **kwargs)
+            called.set()
+            return result
+
+        def run():
+            while not called.wait(0.3):
+                if stop.is_set():
+                    return
+            with self.registry.cursor() as cr:
+                act(api.Environment(cr, user, {}))
+            done.set()
+
+        self.patch(cls, method, call_and_tell)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join)
+        self.addCleanup(stop.set)
+        return done
 
     def assertPaidOnce(self, tickets, method=None, creates=None):
         """One ticket, paid at the drawer (sent ``creates`` times when given), backing its paid

@@ -1,6 +1,3 @@
-import threading
-
-from odoo import api
 from odoo.tests import tagged
 
 from .common import CashKeeperHttpCommon
@@ -34,39 +31,12 @@ class TestCashKeeperPayoutTours(CashKeeperHttpCommon):
 
     def test_a_refund_confirmed_by_a_manager(self):
         self.cashkeeper_method.write({"cashkeeper_payouts": True, "cashkeeper_payout_by_manager": True})
-        confirmed = self.manager_confirms_when_asked()
+
+        def manager_confirms(env):  # in Odoo's backend, the form's Confirm payout button
+            env["pos.cashkeeper.ticket"].search([("state", "=", "payout_waiting")]).action_cashkeeper_confirm_payout()
+
+        # While the cashier's POS waits for the payout, a POS manager confirms it.
+        confirmed = self.after_call("pos.cashkeeper.ticket", "_payout_declare", manager_confirms,
+                                    user=self.pos_admin.id)
         self.assertPaidOutOnce(self.run_pos_tour("CashKeeperPayoutManagerTour"), self.pos_admin)
         self.assertTrue(confirmed.is_set())
-
-    def manager_confirms_when_asked(self):
-        """A POS manager, in Odoo's backend, confirms the payout that waits for one (the form's
-        Confirm payout button), while the cashier's POS waits."""
-        asked, confirmed, stop = threading.Event(), threading.Event(), threading.Event()
-        tickets = self.registry["pos.cashkeeper.ticket"]
-        declare = tickets._payout_declare
-
-        def declare_and_tell(ticket, *args, **kwargs):
-            entry = declare(ticket, *args, **kwargs)
-            asked.set()
-            return entry
-
-        self.patch(tickets, "_payout_declare", declare_and_tell)
-
-        def manager():
-            # The test's own cursor is shared, unlocked, by this thread and the test's: look only
-            # once the cashier has declared, inside a request (the test then only waits for the
-            # browser); the cursor below waits for that request to end.
-            while not asked.wait(0.3):
-                if stop.is_set():
-                    return
-            with self.registry.cursor() as cr:
-                env = api.Environment(cr, self.pos_admin.id, {})
-                waiting = env["pos.cashkeeper.ticket"].search([("state", "=", "payout_waiting")])
-                waiting.action_cashkeeper_confirm_payout()
-                confirmed.set()
-
-        thread = threading.Thread(target=manager, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(stop.set)
-        return confirmed

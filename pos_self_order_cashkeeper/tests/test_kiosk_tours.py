@@ -1,8 +1,6 @@
-import threading
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.tests import tagged
 
@@ -38,31 +36,11 @@ class TestKioskTours(KioskCommon):
         self.assertTrue([m for m in told if "PAYMENT_STATUS" in m and other.access_token in m])
         self.sim.requests.clear()  # this kiosk's payment is the tour's
         self.startPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
-        self.tell_when_this_kiosk_waits(other)  # on the bus: Odoo's tests turn it off unless told
+        # Once this kiosk's customer has started paying, the config's kiosks are told again that
+        # the other order is paid (on the bus, which Odoo's tests turn off unless told).
+        self.after_call("pos.cashkeeper.ticket", "_kiosk_start",
+                        lambda env: env["pos.order"].browse(other.id)._kiosk_tell_paid())
         self.assertPaidOnce(self.run_tour("CashKeeperKioskOtherKioskPaidTour") - other)
-
-    def tell_when_this_kiosk_waits(self, other):
-        """Once this kiosk's customer has started paying, the config's kiosks are told that
-        ``other`` is paid, as the bus tells them of any kiosk's paid order."""
-        tickets = self.registry["pos.cashkeeper.ticket"]
-        start, started = tickets._kiosk_start, threading.Event()
-
-        def start_and_tell(ticket, *args, **kwargs):
-            answer = start(ticket, *args, **kwargs)
-            started.set()
-            return answer
-
-        self.patch(tickets, "_kiosk_start", start_and_tell)
-
-        def tell():
-            # Not before: until the start's request, the test's own thread uses the shared cursor.
-            if started.wait(120):
-                with self.registry.cursor() as cr:  # once that request is over
-                    api.Environment(cr, SUPERUSER_ID, {})["pos.order"].browse(other.id)._kiosk_tell_paid()
-
-        thread = threading.Thread(target=tell, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join)
 
     def test_drawer_cancel_then_try_again(self):
         order = self.run_tour("CashKeeperKioskDrawerCancelTour")
