@@ -115,17 +115,19 @@ class DirectTransport(Transport):
         """Seconds this request may still spend on the drawer (a public call's budget)."""
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
-    def known_fault(self):
-        """The fault this drawer gave a moment ago, if it is still cooling down (see COOL_DOWN)."""
-        return _Breakers.fault(self.endpoint) if self.guarded else None
+    def may_exchange(self, ticket):
+        """Whether an exchange about the ticket may start: not when the drawer did not answer a
+        moment ago (said on the ticket; see COOL_DOWN), nor when a public call's time is up (the
+        next call makes it; nothing was counted)."""
+        if fault := self.guarded and _Breakers.fault(self.endpoint):
+            ticket._note_error(fault)
+            return False
+        return self.time_left() >= MIN_EXCHANGE
 
     def send(self, ticket):
         # Retried on connection failures, the same line.
-        if fault := self.known_fault():
-            ticket._note_error(fault)  # the drawer did not answer a moment ago: nothing sent, say why
+        if not self.may_exchange(ticket):
             return
-        if self.time_left() < MIN_EXCHANGE:
-            return  # a public call's time is up: not sent, nothing counted (the next call sends it)
         my_attempt = ticket._count_attempt()
 
         def sent_before():
@@ -146,13 +148,11 @@ class DirectTransport(Transport):
             ticket._apply_create(result.reply)
 
     def ask(self, ticket, watching=False):
-        # Nothing is asked when another request is asking this drawer right now, or a public
-        # call's time is up: the ledger keeps what it knows.
+        # Nothing is asked when another request is asking this drawer right now: the ledger keeps
+        # what it knows.
+        if not self.may_exchange(ticket):
+            return
         try:
-            if fault := self.known_fault():
-                raise fault
-            if self.time_left() < MIN_EXCHANGE:
-                return
             with self.turn() as mine:
                 if not mine:
                     return

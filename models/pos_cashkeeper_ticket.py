@@ -170,10 +170,12 @@ class PosCashKeeperTicket(models.Model):
 
     # -- entry points (called by the controller after its access checks) ----------------------
     @api.model
-    def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref="", purpose="sale"):
-        """Start, or resume, the drawer payment of one POS payment line."""
+    def _cashkeeper_start(self, method, session, payment_uuid, amount, order_uuid="", order_ref="", purpose="sale",
+                          transport=None):
+        """Start, or resume, the drawer payment of one POS payment line (``transport``: the method's,
+        when the caller has made it already)."""
         self._check_amount(session, amount)
-        transport = method._cashkeeper_transport()
+        transport = transport or method._cashkeeper_transport()
         ticket = self._live_ticket(payment_uuid)
         if not ticket:
             if offline := transport.offline_message():
@@ -184,7 +186,7 @@ class PosCashKeeperTicket(models.Model):
                 if created:
                     ticket = self._create_sale_ticket(method, session, payment_uuid, amount, order_uuid, order_ref,
                                                       purpose)
-                    transport.announce(ticket)
+                    ticket._state_changed(transport)  # recorded
             if created:  # the lock's commit: the ledger knows the ticket before CKMonitor does
                 return ticket._advance(transport)
         ticket._check_same_payment(method, session, amount, order_uuid)
@@ -228,7 +230,7 @@ class PosCashKeeperTicket(models.Model):
             "order_ref": _("Commissioning test"),
         })
         transport = ticket._transport()
-        transport.announce(ticket)
+        ticket._state_changed(transport)  # recorded
         self._commit()  # the ledger knows the ticket before CKMonitor does
         with ticket._announcing(transport):
             transport.advance(ticket)
@@ -242,7 +244,7 @@ class PosCashKeeperTicket(models.Model):
         self.ensure_one()
         return self._advance()
 
-    def _cashkeeper_abandon(self):
+    def _cashkeeper_abandon(self, transport=None):
         """The cashier cancels. Ask once more: a paid ticket completes the line instead; a
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
         self.ensure_one()
@@ -250,16 +252,16 @@ class PosCashKeeperTicket(models.Model):
             return self._payout_withdraw()
         # Only ask, never (re)send a create. A ticket CKMonitor has not confirmed yet may have a
         # create in flight: it is abandoned, not failed, and the cron decides later.
-        with self._announcing() as transport:
+        with self._announcing(transport) as made:
             if self.state in ASKED_STATES:
-                transport.ask(self)
+                made.ask(self)
             if self.state == NEW and not self.attempts:
                 # No attempt counted, so no C went out: nothing can be collected. (A send racing
                 # this cancel writes the same row first: one of the two is retried and sees the other.)
                 self._set_state("failed", settled_at=fields.Datetime.now(), last_error=_("Never sent to CKMonitor."))
             if self.state in FOLLOWED_STATES:
                 self._set_state("abandoned", abandoned_at=fields.Datetime.now())
-        return self._result(transport)
+        return self._result(made)
 
     # -- the state machine -------------------------------------------------------------------
     def _advance(self, transport=None):
@@ -360,8 +362,8 @@ class PosCashKeeperTicket(models.Model):
             self._state_changed(transport, from_agent)
 
     def _state_changed(self, transport, from_agent=False):
-        """The ticket's state changed: the transport tells who follows it (the agent is not woken
-        by its own report)."""
+        """The ticket was recorded or its state changed: the transport tells who follows it (the
+        agent is not woken by its own report)."""
         transport.announce(self, from_agent=from_agent)
 
     def _result(self, transport=None):

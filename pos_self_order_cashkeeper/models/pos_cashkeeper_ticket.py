@@ -111,7 +111,7 @@ class PosCashKeeperTicket(models.Model):
         config, session = order.config_id, order.session_id
         if config.self_ordering_mode != "kiosk" or session.state != "opened" or session != config.current_session_id:
             return _answer("unavailable", _("This kiosk is closed: please pay at the counter."), retry=False)
-        payment_uuid = KIOSK_LINE + order.uuid
+        payment_uuid, transport = KIOSK_LINE + order.uuid, method._cashkeeper_transport()
         ticket = self._live_ticket(payment_uuid)
         if order.state != "draft":
             if ticket:  # paid with it already: the kiosk shows it
@@ -126,13 +126,13 @@ class PosCashKeeperTicket(models.Model):
             return _answer("unavailable", e.args[0], retry=False)
         amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
         if ticket and ticket.state == "abandoned":
-            with ticket._announcing() as transport:
-                transport.ask(ticket)  # cancelled on the drawer since? then a new ticket
+            with ticket._announcing() as made:  # its own method's drawer (the customer may have switched)
+                made.ask(ticket)  # cancelled on the drawer since? then a new ticket
             ticket = self._live_ticket(payment_uuid)
         if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
             return ticket._kiosk_other_amount()
         if ticket:
-            return self._kiosk_send(method, session, order, amount)  # Try again, a reload: resume it
+            return self._kiosk_send(method, session, order, amount, transport)  # Try again, a reload: resume it
         with self._kiosk_drawer_turn(method) as mine:
             if not mine:  # another kiosk's customer is starting on this drawer right now
                 return _answer("busy", _("The cash machine is serving another customer: try again in a moment."))
@@ -143,22 +143,22 @@ class PosCashKeeperTicket(models.Model):
                 return _answer("busy", _(
                     "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
                     "machine, then try again, or ask staff.", busy.name))
-            if method._cashkeeper_transport().drawer_unreachable():
+            if transport.drawer_unreachable():
                 _logger.warning("CashKeeper kiosk %s: the agent cannot reach CKMonitor", config.name)
                 return _unavailable()
-            return self._kiosk_send(method, session, order, amount)
+            return self._kiosk_send(method, session, order, amount, transport)
 
     @api.model
-    def _kiosk_send(self, method, session, order, amount):
+    def _kiosk_send(self, method, session, order, amount, transport):
         """The ledger's start: a new ticket (C sent), or the order's ticket resumed (C resent while
         CKMonitor has not confirmed it, else asked about)."""
         try:
             self._cashkeeper_start(method, session, KIOSK_LINE + order.uuid, amount, order_uuid=order.uuid,
-                                   order_ref=order.pos_reference or order.name, purpose="kiosk")
+                                   order_ref=order.pos_reference or order.name, purpose="kiosk", transport=transport)
         except UserError as e:  # the staff's reason (agent offline, …) is for the log, not the customer
             _logger.warning("CashKeeper kiosk %s, order %s: %s", order.config_id.name, order.pos_reference, e)
             return _unavailable()
-        return self._kiosk_ticket(order)._kiosk_result(order)
+        return self._kiosk_ticket(order)._kiosk_result(order, transport)
 
     @contextmanager
     def _kiosk_drawer_turn(self, method):
@@ -200,9 +200,10 @@ class PosCashKeeperTicket(models.Model):
         """The customer cancels on the kiosk: a ticket the drawer has paid pays the order instead;
         one it may still collect is abandoned (watched: cash it takes later is flagged)."""
         self.ensure_one()
+        transport = self._transport()
         if self.state in OPEN_STATES:
-            self._cashkeeper_abandon()
-        return self._kiosk_result(order)
+            self._cashkeeper_abandon(transport)
+        return self._kiosk_result(order, transport)
 
     # -- rules -------------------------------------------------------------------------------
     @api.model

@@ -4,11 +4,27 @@ import { rpc, ConnectionLostError } from "@web/core/network/rpc";
 import { onMounted, onWillUnmount, useState } from "@odoo/owl";
 import { PaymentPage } from "@pos_self_order/app/pages/payment_page/payment_page";
 import { follow, wakeable } from "@pos_cashkeeper/app/follow";
-// Answers after which no ticket of the order waits at the drawer: a reload has nothing to resume.
-const SETTLED = ["cancelled", "failed", "anomaly", "stuck", "abandoned", "busy", "unavailable"];
-// Shown as the end of the payment, yet still followed: the drawer may take the cash after the
-// customer cancelled (the server hears of it from the cron or the agent).
-const WATCHED = ["abandoned"];
+// Every final answer of a kiosk payment but "paid" (which opens the confirmation): the server's
+// (_kiosk_result, _answer), and "offline", the page's own when Odoo cannot be reached. Each says
+// what is left of the payment once the customer sees it:
+// - over: nothing, a reload has nothing to resume;
+// - watched: nothing for the customer, yet it is followed still: the drawer may take the cash
+//   after the customer cancelled (the server hears of it from the cron or the agent);
+// - unsent: CKMonitor has not confirmed the ticket, which may still reach the drawer: a reload
+//   resumes it, and leaving the page gives it up first;
+// - kept: the cash the drawer took after a cancel waits for Try again: a reload shows it.
+const FINAL_ANSWERS = {
+    cancelled: "over",
+    failed: "over",
+    anomaly: "over",
+    stuck: "over",
+    busy: "over",
+    unavailable: "over",
+    abandoned: "watched",
+    new: "unsent",
+    offline: "unsent",
+    paid_after_abandon: "kept",
+};
 
 function errorText(error) {
     return error instanceof ConnectionLostError
@@ -112,7 +128,7 @@ patch(PaymentPage.prototype, {
     cashkeeperFollow(loop, answer) {
         return follow(loop, answer, {
             handle: (next) => {
-                if (next.final && !WATCHED.includes(next.state)) {
+                if (next.final && FINAL_ANSWERS[next.state] !== "watched") {
                     return this.cashkeeperSettle(loop, next);
                 }
                 if (next.final) {
@@ -164,7 +180,7 @@ patch(PaymentPage.prototype, {
 
     cashkeeperShowEnd(answer) {
         Object.assign(this.cashkeeper, { phase: "final", answer, info: "", cancelling: false });
-        if (SETTLED.includes(answer.state)) {
+        if (["over", "watched"].includes(FINAL_ANSWERS[answer.state])) {
             this.selfOrder.cashkeeperForget();
         }
     },
@@ -192,7 +208,7 @@ patch(PaymentPage.prototype, {
     async cashkeeperLeave(then) {
         const token = this.selfOrder.currentOrder.access_token;
         this.cashkeeperStop();
-        if (["new", "offline"].includes(this.cashkeeper.answer?.state)) {
+        if (FINAL_ANSWERS[this.cashkeeper.answer?.state] === "unsent") {
             await this.cashkeeperCancelRequest(token).catch(() => null);
         }
         this.selfOrder.cashkeeperForget();
