@@ -57,6 +57,14 @@ class TestKioskTours(KioskCommon):
         self.assertTrue(ticket.on_no_order)  # for the manager, with its order:
         self.assertEqual(ticket.pos_order_id, order)
 
+    def test_cancelled_then_paid_with_the_kiosks_other_method(self):
+        other = self.make_cashkeeper_method(name="Coins and notes")
+        self.kiosk = self.make_kiosk(self.kiosk_method | other, name="Kiosk with two CashKeeper methods")
+        self.open_kiosk()
+        order = self.run_tour("CashKeeperKioskOtherMethodTour")
+        self.assertEqual(self.kiosk_tickets(order).mapped("payment_method_id"), self.kiosk_method | other)
+        self.assertPaidOnce(order, method=other)
+
     def test_reload_mid_payment_resumes(self):
         order = self.run_tour("CashKeeperKioskReloadTour")
         self.assertPaidOnce(order)

@@ -101,6 +101,28 @@ registry.category("web_tour.tours").add("CashKeeperKioskReloadTour", {
         ].flat(),
 });
 
+// The kiosk offers two CashKeeper methods: cancelled on the first drawer, the customer chooses the
+// other one.
+function chooseMethod(name) {
+    return { content: `the customer chooses ${name}`, trigger: `.o_kiosk-card span:contains('${name}')`, run: "click" };
+}
+
+registry.category("web_tour.tours").add("CashKeeperKioskOtherMethodTour", {
+    steps: () =>
+        [
+            orderAndPay(),
+            chooseMethod("CashKeeper"),
+            waitingForCash,
+            drawer("cancel-all"),
+            says("cancelled on the cash machine"),
+            Utils.clickBtn("Other payment method"),
+            chooseMethod("Coins and notes"),
+            waitingForCash,
+            drawer("pay-all"),
+            paidAndConfirmed,
+        ].flat(),
+});
+
 registry.category("web_tour.tours").add("CashKeeperKioskDownTour", {
     steps: () =>
         [
