@@ -27,6 +27,7 @@ CK_ADDONS_DIR, CK_PY). Suites, in order:
                Chromium; in the same run Odoo's own pos_self_order tests, kiosk and mobile tours
                included, counted apart as ``kiosk-odoo``: they still pass with the bridge
                installed; a skip is a failure), then the bridge uninstalls cleanly
+9. screenshots tools/screenshots.py into a temporary folder: every image of the description page
 
 Options: ``--only SUITE[,SUITE]``, ``--keep-db`` (leave the database for inspection).
 Full Odoo logs go to ``$CK_HOME/logs``; the console gets the digest.
@@ -51,7 +52,8 @@ MODULE = "pos_cashkeeper"
 KIOSK_MODULE = "pos_self_order_cashkeeper"
 # Odoo's own tests the kiosk suite runs too, with the bridge installed: {row: module}
 KIOSK_ODOO_TESTS = {"kiosk-odoo": "pos_self_order"}
-SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "upgrade", "kiosk"]
+SUITES = ["ruff", "ckfast", "agent", "odoo", "pytest-odoo", "chaos", "bench", "uninstall", "upgrade", "kiosk",
+          "screenshots"]
 CHAOS_PAYMENTS = 30
 
 # Odoo log lines: "2026-01-01 10:00:00,000 123 LEVEL db logger: message"
@@ -311,6 +313,20 @@ def suite_kiosk(results, db, data_dir, logs):
         suite_uninstall(results, db, data_dir, logs, module=KIOSK_MODULE, name="kiosk-uninstall")
 
 
+def suite_screenshots(results, tmp, logs):
+    """tools/screenshots.py as a maintainer runs it (its tours and shots), written to a temporary
+    folder: the description page's images can always be made again."""
+    from screenshots import RUNS
+
+    started, out, log = time.monotonic(), tmp / "screenshots", logs / "screenshots.log"
+    proc = run([PY, str(REPO / "tools" / "screenshots.py"), "--out", str(out)], log)
+    wanted = {"icon.png", *(shot for _tags, shots in RUNS.values() for shot in shots)}
+    shots = {path.name for path in out.glob("*.png") if path.stat().st_size}
+    ok = proc.returncode == 0 and shots == wanted
+    results.add("screenshots", int(ok), int(not ok),
+                f"{len(shots)} images ({time.monotonic() - started:.0f} s; log {log})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated suites: " + ",".join(SUITES))
@@ -348,6 +364,8 @@ def main():
             suite_upgrade(results, logs)
         if "kiosk" in wanted:
             suite_kiosk(results, kiosk_db, data_dir, logs)
+        if "screenshots" in wanted:
+            suite_screenshots(results, tmp, logs)
     finally:
         if not args.keep_db:
             for name in (db, kiosk_db):
