@@ -146,7 +146,7 @@ class CashKeeperHttpCommon(TestPointOfSaleHttpCommon):
         self.patch(cls, method, call_and_tell)
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        self.addCleanup(thread.join)
+        self.addCleanup(thread.join, 30)
         self.addCleanup(stop.set)
         return done
 

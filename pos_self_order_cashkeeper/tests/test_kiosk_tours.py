@@ -38,9 +38,10 @@ class TestKioskTours(KioskCommon):
         self.startPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
         # Once this kiosk's customer has started paying, the config's kiosks are told again that
         # the other order is paid (on the bus, which Odoo's tests turn off unless told).
-        self.after_call("pos.cashkeeper.ticket", "_kiosk_start",
-                        lambda env: env["pos.order"].browse(other.id)._kiosk_tell_paid())
+        told = self.after_call("pos.cashkeeper.ticket", "_kiosk_start",
+                               lambda env: env["pos.order"].browse(other.id)._kiosk_tell_paid())
         self.assertPaidOnce(self.run_tour("CashKeeperKioskOtherKioskPaidTour") - other)
+        self.assertTrue(told.is_set())
 
     def test_drawer_cancel_then_try_again(self):
         order = self.run_tour("CashKeeperKioskDrawerCancelTour")

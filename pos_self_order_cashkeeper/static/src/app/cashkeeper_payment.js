@@ -43,7 +43,7 @@ export class CashKeeperKioskPayment extends Component {
     setup() {
         this.selfOrder = useSelfOrder();
         // phase: "starting", "waiting" (for the cash), "final"
-        this.state = useState({ phase: "starting", answer: null, info: "", cancelling: false });
+        this.state = useState({ phase: "starting", answer: null, info: "", cancelling: false, leaving: false });
         this.loop = null; // wakeable {token, cancel}: the payment this page follows
         onMounted(() => this.start());
         onWillUnmount(() => this.stop());
@@ -182,10 +182,14 @@ export class CashKeeperKioskPayment extends Component {
             (await this.selfOrder
                 .cashkeeperStatus(loop.token, { with_order: true })
                 .then((result) => result.order)
-                .catch(() => null)); // Odoo unreachable: the bus, or a reload, shows the confirmation
+                .catch(() => null));
         if (data) {
             // Odoo's kiosk shows the confirmation, as when the bus says so (once, whichever is first).
             this.selfOrder.data.tellPaymentStatus({ payment_result: "Success", data });
+        } else {
+            this.selfOrder.data.markPaymentTold(loop.token); // the confirmation page fetches the order
+            this.selfOrder.notification.add(_t("Your order has been paid"), { type: "success" });
+            this.selfOrder.confirmationPage("order", "kiosk", loop.token);
         }
     }
 
@@ -193,9 +197,14 @@ export class CashKeeperKioskPayment extends Component {
      * so it is given up first (the server watches it: cash it takes is flagged). */
     async leave(then) {
         const token = this.selfOrder.currentOrder.access_token;
+        this.state.leaving = true; // the buttons wait for the cancel
         this.stop();
         if (FINAL_ANSWERS[this.state.answer?.state] === "unsent") {
-            await this.cancelRequest(token).catch(() => null);
+            const answer = await this.cancelRequest(token).catch(() => null);
+            if (answer?.state === "paid") {
+                this.state.leaving = false;
+                return this.settle({ token }, answer); // the drawer had the cash: the order is paid
+            }
         }
         this.selfOrder.cashkeeperForget();
         then();

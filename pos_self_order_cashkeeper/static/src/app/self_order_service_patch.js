@@ -18,6 +18,9 @@ patch(SelfOrder.prototype, {
         this.cashkeeperResumed = null; // {method, answer}: a payment found under way at start
         // Cloud mode: the server says on the kiosk's bus which ticket changed; ask now.
         this.data.connectWebSocket("CASHKEEPER_TICKET", () => this.cashkeeperWake?.());
+        // The order this kiosk takes payment for: the one its customer is on (payment_status_patch.js).
+        this.data.isPaying = (token) =>
+            this.models["pos.order"].getBy("uuid", this.selectedOrderUuid)?.access_token === token;
         await this.cashkeeperResume();
     },
 
@@ -87,6 +90,7 @@ patch(SelfOrder.prototype, {
         const url = new URL(window.location.href);
         if (answer.state === "paid") {
             this.cashkeeperForget();
+            this.data.markPaymentTold(order.access_token);
             url.pathname = `/pos-self/${this.config.id}/confirmation/${order.access_token}/order`;
             this.notification.add(_t("Your order has been paid"), { type: "success" });
             this.printKioskChanges(order.access_token);
