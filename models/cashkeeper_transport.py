@@ -106,7 +106,7 @@ class DirectTransport(Transport):
 
     def __init__(self, method):
         self.method = method.sudo()  # the drawer's address is for managers only
-        self.endpoint = (method.env.cr.dbname, method.cashkeeper_host, method.cashkeeper_port)
+        self.endpoint = (method.env.cr.dbname, method._cashkeeper_drawer())  # one CKMonitor, however it is named
         self.guarded = self.method.env["ir.config_parameter"].get_param("pos_cashkeeper.drawer_guard") != "off"
         since = method.env.context.get(PUBLIC_CONTEXT)
         self.deadline = since + min(self.method.cashkeeper_read_timeout, STATUS_TIMEOUT) if since else None

@@ -541,10 +541,13 @@ class PosCashKeeperTicket(models.Model):
         if rounding:  # the drawer gives change in the coins that exist: the POS rounds cash
             rounded = float_round(amount, precision_rounding=rounding.rounding, rounding_method="HALF-UP")
             if float_compare(amount, rounded, precision_rounding=currency.rounding):
+                values = {"step": rounding.rounding, "rounded": currency.format(rounded),
+                          "amount": currency.format(amount)}
                 raise UserError(_(
+                    "This point of sale rounds cash to %(step)s: the CashKeeper can pay out %(rounded)s, not "
+                    "%(amount)s.", **values) if payout else _(
                     "This point of sale rounds cash to %(step)s: the CashKeeper can take %(rounded)s, not "
-                    "%(amount)s.", step=rounding.rounding, rounded=currency.format(rounded),
-                    amount=currency.format(amount)))
+                    "%(amount)s.", **values))
 
     @api.model
     def _new_ticket_id(self):

@@ -14,6 +14,7 @@ from .cashkeeper_transport import AgentTransport, DirectTransport
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
 MANAGERS = "point_of_sale.group_pos_manager"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?")  # fullmatch: no trailing newline
 # What commissioning checked: changing one of these (another drawer, another format) undoes it.
 COMMISSIONED_WITH = {"use_payment_terminal", "cashkeeper_amount_format", "cashkeeper_agent_id", "cashkeeper_host",
@@ -237,11 +238,12 @@ class PosPaymentMethod(models.Model):
 
     def _cashkeeper_drawer(self):
         """Which CashKeeper this method's tickets reach: its on-site agent's, or CKMonitor's
-        host:port (as typed, whatever the case) in direct mode."""
+        host:port in direct mode (as typed, whatever the case; this machine by any of its names)."""
         method = self.sudo()
         if method.cashkeeper_agent_id:
             return ("agent", method.cashkeeper_agent_id.id)
-        return ("direct", (method.cashkeeper_host or "").strip().lower(), method.cashkeeper_port)
+        host = (method.cashkeeper_host or "").strip().lower()
+        return ("direct", "localhost" if host in LOOPBACK_HOSTS else host, method.cashkeeper_port)
 
     def _cashkeeper_same_drawer(self):
         """The CashKeeper methods (this one too, archived ones too) whose tickets reach this drawer."""

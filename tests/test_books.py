@@ -106,6 +106,15 @@ class BooksCase(CashKeeperHttpCommon):
     def order(self, order_uuid):
         return self.env["pos.order"].search([("uuid", "=", order_uuid)])
 
+    def round_cash_to_5_cents(self):
+        rounding = self.env["account.cash.rounding"].create({
+            "name": "0.05", "rounding": 0.05, "rounding_method": "HALF-UP", "strategy": "add_invoice_line",
+            "profit_account_id": self.company_data["default_account_revenue"].id,
+            "loss_account_id": self.company_data["default_account_expense"].id,
+        })
+        self.pos_session.config_id.write({"cash_rounding": True, "rounding_method": rounding.id,
+                                          "only_round_cash_method": True})
+
     def refused(self, *orders):
         """Sync ``orders``; return the reasons the server kept them unpaid ({order uuid: reason})."""
         with mute_logger("odoo.addons.pos_cashkeeper.models.pos_order"):
@@ -402,13 +411,7 @@ class TestCashKeeperBooks(BooksCase):
         self.assertIn("above the", error)
 
     def test_cash_rounding_applies_to_the_drawer(self):
-        rounding = self.env["account.cash.rounding"].create({
-            "name": "0.05", "rounding": 0.05, "rounding_method": "HALF-UP", "strategy": "add_invoice_line",
-            "profit_account_id": self.company_data["default_account_revenue"].id,
-            "loss_account_id": self.company_data["default_account_expense"].id,
-        })
-        self.pos_session.config_id.write({"cash_rounding": True, "rounding_method": rounding.id,
-                                          "only_round_cash_method": True})
+        self.round_cash_to_5_cents()
         _, error, _ = self.start_payment(self.pos_session, 12.34)
         self.assertIn("rounds cash to 0.05", error)
         self.assertFalse(self.sim.requests)

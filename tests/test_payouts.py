@@ -72,6 +72,13 @@ class TestCashKeeperPayouts(BooksCase):
         self.assertIn("paid out $\xa04.00 (declared), net $\xa06.00", closing["summary"])
         self.pos_session._cashkeeper_check_books()  # the closing gate lets it through
 
+    def test_cash_rounding_applies_to_a_payout_and_says_so(self):
+        self.round_cash_to_5_cents()
+        _result, error, line = self.payout(-1.98)
+        self.assertIn("the CashKeeper can pay out $\xa02.00, not $\xa01.98", error)
+        self.assertFalse(self.env["pos.cashkeeper.ticket"].search([("payment_uuid", "=", line)]))
+        self.assertEqual(self.payout(-2.0, payment_uuid=line)[0]["state"], "paid_out")
+
     def test_a_payout_backs_one_refund_of_its_amount(self):
         _result, _error, line = self.payout(-4)
         cases = {  # the refund's payments: what the cashier is told

@@ -341,8 +341,8 @@ class TestKioskScope(KioskCommon):
 
     def test_a_kiosks_cashkeeper_is_its_own(self):
         till = self.main_pos_config
+        # Another method, the kiosk's CKMonitor (127.0.0.1) all the same.
         same_drawer = self.make_cashkeeper_method(name="CashKeeper till", cashkeeper_host=" LOCALHOST ")
-        same_drawer.cashkeeper_host = " 127.0.0.1 "  # another method, the kiosk's CKMonitor all the same
         other_drawer = self.make_cashkeeper_method(name="CashKeeper till", cashkeeper_port=self.sim.port + 1)
         self.assertOwnDrawer(till.write, {"payment_method_ids": [Command.link(self.kiosk_method.id)]})
         self.assertOwnDrawer(till.write, {"payment_method_ids": [Command.link(same_drawer.id)]})
