@@ -9,6 +9,7 @@ Retry policy (the safety rules of ckfast/PROTOCOL.md):
   CKMonitor did answer, and guessing what it meant could charge a customer twice.
 """
 
+import itertools
 import random
 import socket
 import time
@@ -116,17 +117,15 @@ class CKFastClient:
     # -- transport --------------------------------------------------------------------------
     def _send(self, line, command):
         """Return (reply, number of attempts made)."""
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in itertools.count(1):
             try:
                 raw = self._exchange(line)
             except _NoReply as failure:
                 if attempt > self.retries:
                     raise failure.error from None
                 self._sleep(self._backoff(attempt))
-                continue
-            return check_reply(raw, command), attempt
+            else:
+                return check_reply(raw, command), attempt
 
     def _backoff(self, attempt):
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
