@@ -5,6 +5,7 @@ share one implementation. Only relative imports: this package is imported both a
 ``odoo.addons.pos_cashkeeper.ckfast`` and as top-level ``ckfast``.
 """
 
+# The package's public names, imported from here by the addon, the agent and the tools.
 from .client import CKFastClient, CreateResult
 from .errors import (
     CKFastError,
@@ -29,27 +30,3 @@ from .protocol import (
     encode_amount,
     parse_reply,
 )
-
-__all__ = [
-    "AmountFormat",
-    "CKFastClient",
-    "CKFastError",
-    "CKFastFieldError",
-    "CKFastProtocolError",
-    "CKMonitorTimeout",
-    "CKMonitorUnreachable",
-    "CreateResult",
-    "CreateTicket",
-    "Reply",
-    "ReplyKind",
-    "TicketConflict",
-    "TicketStatus",
-    "amount_max",
-    "check_create_line",
-    "check_reply",
-    "create_is_ours",
-    "encode_amount",
-    "error_from_dict",
-    "error_to_dict",
-    "parse_reply",
-]

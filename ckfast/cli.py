@@ -44,18 +44,12 @@ def cmd_ping(args, out):
 
 
 def cmd_create(args, out):
-    fields = {
-        "amount_format": AmountFormat(args.amount_format),
-        "decimals": args.decimals,
-        "id2": args.id2,
-        "id_caja": args.id_caja,
-        "terminal": args.terminal,
-        "vendedor": args.vendedor,
-        "forma_pago": args.forma_pago,
-    }
-    line = CreateTicket(args.ticket_id, args.amount, **fields).encode()
+    # The options are named as CreateTicket's fields.
+    names = ("decimals", "id2", "id_caja", "terminal", "vendedor", "forma_pago")
+    fields = {name: getattr(args, name) for name in names}
+    line = CreateTicket(args.ticket_id, args.amount, amount_format=AmountFormat(args.amount_format), **fields).encode()
     out(f"sending {line.decode().strip()}")
-    result = _client(args).create_ticket(args.ticket_id, args.amount, sent_before=args.resend, **fields)
+    result = _client(args).send_create(line, args.ticket_id, sent_before=args.resend)  # the very line shown
     note = " (it already existed from an earlier attempt)" if result.already_existed else ""
     out(f"ticket {args.ticket_id} queued: {result.reply.raw.strip().decode()}{note}")
 
@@ -153,12 +147,9 @@ def main(argv=None, out=print):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args, out) or 0
-    except CKFastFieldError as e:
-        out(f"error: {e}")
-        return 2
     except CKFastError as e:
         out(f"error: {e}")
-        return 1
+        return 2 if isinstance(e, CKFastFieldError) else 1  # bad input, or a CKMonitor problem
 
 
 if __name__ == "__main__":

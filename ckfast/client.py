@@ -9,6 +9,7 @@ Retry policy (the safety rules of ckfast/PROTOCOL.md):
   CKMonitor did answer, and guessing what it meant could charge a customer twice.
 """
 
+import itertools
 import random
 import socket
 import time
@@ -37,13 +38,6 @@ class CreateResult:
     reply: Reply
     attempts: int
     already_existed: bool
-
-
-class _NoReply(Exception):
-    """Connection-level failure of one attempt (retryable)."""
-
-    def __init__(self, error):
-        self.error = error
 
 
 class CKFastClient:
@@ -116,17 +110,15 @@ class CKFastClient:
     # -- transport --------------------------------------------------------------------------
     def _send(self, line, command):
         """Return (reply, number of attempts made)."""
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in itertools.count(1):
             try:
                 raw = self._exchange(line)
-            except _NoReply as failure:
+            except (CKMonitorUnreachable, CKMonitorTimeout):  # connection-level: retryable
                 if attempt > self.retries:
-                    raise failure.error from None
+                    raise
                 self._sleep(self._backoff(attempt))
-                continue
-            return check_reply(raw, command), attempt
+            else:
+                return check_reply(raw, command), attempt
 
     def _backoff(self, attempt):
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -137,20 +129,20 @@ class CKFastClient:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except TimeoutError:
-            raise _NoReply(CKMonitorUnreachable(self.host, self.port, "connection timed out")) from None
+            raise CKMonitorUnreachable(self.host, self.port, "connection timed out") from None
         except ConnectionRefusedError:
-            raise _NoReply(CKMonitorUnreachable(self.host, self.port, "connection refused")) from None
+            raise CKMonitorUnreachable(self.host, self.port, "connection refused") from None
         except OSError as e:  # unknown host, no route, network down…
-            raise _NoReply(CKMonitorUnreachable(self.host, self.port, e.strerror or str(e))) from None
+            raise CKMonitorUnreachable(self.host, self.port, e.strerror or str(e)) from None
         with sock:
             deadline = time.monotonic() + self.read_timeout
             try:
                 sock.sendall(line)
                 return self._read_line(sock, deadline)
             except TimeoutError:
-                raise _NoReply(CKMonitorTimeout(self.host, self.port, self.read_timeout)) from None
+                raise CKMonitorTimeout(self.host, self.port, self.read_timeout) from None
             except OSError as e:  # reset, broken pipe
-                raise _NoReply(CKMonitorUnreachable(self.host, self.port, e.strerror or str(e))) from None
+                raise CKMonitorUnreachable(self.host, self.port, e.strerror or str(e)) from None
 
     def _read_line(self, sock, deadline):
         """Read until LF, the peer closing, or ``deadline``. Raises TimeoutError at the deadline."""
@@ -163,9 +155,7 @@ class CKFastClient:
             chunk = sock.recv(MAX_REPLY_BYTES + 1)
             if not chunk:
                 if not data:
-                    raise _NoReply(
-                        CKMonitorUnreachable(self.host, self.port, "connection closed without a reply")
-                    )
+                    raise CKMonitorUnreachable(self.host, self.port, "connection closed without a reply")
                 return data  # the peer closing ends a reply (a half line is parsed, and refused)
             data += chunk
             if len(data) > MAX_REPLY_BYTES:

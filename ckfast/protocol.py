@@ -22,6 +22,7 @@ made here, in this one module, and mirrored by the simulator:
 
 import enum
 import math
+import re
 import string
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -49,10 +50,9 @@ class AmountFormat(enum.Enum):
     DECIMAL_DOT = "decimal_dot"  # 12.34 -> "12.34"
     DECIMAL_COMMA = "decimal_comma"  # 12.34 -> "12,34"
 
-    def example(self, decimals=2):
+    def example(self):
         """Human explanation for settings screens, e.g. '12.34 is sent as 1234'."""
-        sample = Decimal(1234).scaleb(-decimals)
-        return f"{sample} is sent as {encode_amount(sample, self, decimals)}"
+        return f"12.34 is sent as {encode_amount('12.34', self)}"
 
     @property
     def label(self):
@@ -64,13 +64,14 @@ class AmountFormat(enum.Enum):
 _FORMAT_NAMES = {"cents": "Integer cents", "decimal_dot": "Decimal with a dot", "decimal_comma": "Decimal with a comma"}
 
 
-def _check_text(field, value, max_len, *, allow_empty=True):
+def validate_text_field(field, value, *, allow_empty=True):
+    """Return ``value`` if it is a safe free-text CKFast field (may be empty unless ``allow_empty`` is false)."""
     if not isinstance(value, str):
         raise CKFastFieldError(field, f"must be text, got {type(value).__name__}")
     if not value and not allow_empty:
         raise CKFastFieldError(field, "must not be empty")
-    if len(value) > max_len:
-        raise CKFastFieldError(field, f"is {len(value)} characters long, at most {max_len} allowed")
+    if len(value) > TEXT_FIELD_MAX_LEN:
+        raise CKFastFieldError(field, f"is {len(value)} characters long, at most {TEXT_FIELD_MAX_LEN} allowed")
     bad = sorted({c for c in value if c not in _PRINTABLE})
     if bad:
         shown = ", ".join(repr(c) for c in bad[:5])
@@ -90,11 +91,6 @@ def validate_ticket_id(ticket_id):
     if not set(ticket_id) <= _TICKET_ID_CHARS:
         raise CKFastFieldError(field, "may only contain ASCII letters and digits")
     return ticket_id
-
-
-def validate_text_field(field, value, max_len=TEXT_FIELD_MAX_LEN):
-    """Return ``value`` if it is a safe free-text CKFast field (may be empty)."""
-    return _check_text(field, value, max_len)
 
 
 def to_decimal(amount):
@@ -146,17 +142,13 @@ def decode_amount(text, amount_format=AmountFormat.CENTS, decimals=2):
     """Read ``Importe`` back into a Decimal in major units; raise CKFastFieldError if it does
     not fit ``amount_format`` exactly (used by the simulator to reject a wrong format)."""
     fmt = AmountFormat(amount_format)
-    if fmt is AmountFormat.CENTS:
-        ok = text.isascii() and text.isdigit()
-        value = Decimal(text).scaleb(-decimals) if ok else None
-    else:
-        sep = "," if fmt is AmountFormat.DECIMAL_COMMA else "."
-        whole, dot, frac = text.partition(sep)
-        ok = bool(
-            whole.isascii() and whole.isdigit() and dot and frac.isascii() and frac.isdigit()
-            and len(frac) == decimals
-        ) or (decimals == 0 and text.isascii() and text.isdigit())
-        value = Decimal(f"{whole}.{frac}" if dot else whole) if ok else None
+    sep = {AmountFormat.DECIMAL_DOT: r"\.", AmountFormat.DECIMAL_COMMA: ","}.get(fmt)
+    # Only the shape encode_amount writes: a decimal format has exactly ``decimals`` digits after
+    # its separator, and no separator at all for a currency without decimals.
+    shape = rf"[0-9]+{sep}[0-9]{{{decimals}}}" if sep and decimals else "[0-9]+"
+    value = None
+    if re.fullmatch(shape, text):
+        value = Decimal(text.replace(",", ".")) if sep else Decimal(text).scaleb(-decimals)
     if value is None or value <= 0:
         raise CKFastFieldError("Importe", f"{text!r} is not a positive amount in {fmt.value} format")
     return value
@@ -194,7 +186,7 @@ class CreateTicket:
             validate_text_field("IDCaja", self.id_caja),
             validate_text_field("Terminal", self.terminal),
             validate_text_field("Vendedor", self.vendedor),
-            _check_text("FormaPago", self.forma_pago, TEXT_FIELD_MAX_LEN, allow_empty=False),
+            validate_text_field("FormaPago", self.forma_pago, allow_empty=False),
         )
 
 
@@ -215,7 +207,7 @@ def check_create_line(line, ticket_id):
         raise CKFastFieldError("Importe", f"{fields[2]!r} is not an amount")
     for name, value in zip(("ID2", "IDCaja", "Terminal", "Vendedor"), fields[3:7], strict=True):
         validate_text_field(name, value)
-    _check_text("FormaPago", fields[7], TEXT_FIELD_MAX_LEN, allow_empty=False)
+    validate_text_field("FormaPago", fields[7], allow_empty=False)
     return encode_command(*fields)
 
 

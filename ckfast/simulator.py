@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .cli import add_amount_format_option
+from .client import DEFAULT_PORT
 from .errors import CKFastFieldError
 from .protocol import TICKET_ID_MAX_LEN, AmountFormat, decode_amount
 
-DEFAULT_PORT = 16501
 GARBAGE = b"\x15\xfe\x00#!?garbage\xff\r\n"
 
 
@@ -72,8 +72,6 @@ class TicketState(enum.Enum):
 class Ticket:
     ticket_id: str
     amount: Decimal
-    fields: tuple
-    created: float
     pay_at: float | None  # monotonic time it settles itself; None = never
     state: TicketState = TicketState.PENDING
     settles_as: TicketState = TicketState.PAID
@@ -153,7 +151,8 @@ class Simulator:
             self._control = None
         with self._lock:
             for conn in list(self._open_connections):
-                _shutdown(conn)
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self):
         return self.start()
@@ -307,12 +306,12 @@ class Simulator:
         parts = text.split("|")
         with self._lock:
             if parts[0] == "C" and len(parts) == 8:
-                return self._create(parts[1], parts[2], tuple(parts[3:]))
+                return self._create(parts[1], parts[2])
             if parts[0] == "S" and len(parts) == 2:
                 return self._status(parts[1])
         return b"NOK Unknown command\r\n"
 
-    def _create(self, ticket_id, amount_text, fields):
+    def _create(self, ticket_id, amount_text):
         if not (1 <= len(ticket_id) <= self.ticket_id_max_len and ticket_id.isascii() and ticket_id.isalnum()):
             return b"NOK Invalid ID\r\n"
         if ticket_id in self._tickets:
@@ -321,13 +320,12 @@ class Simulator:
             amount = decode_amount(amount_text, self.amount_format, self.decimals)
         except CKFastFieldError:
             return b"NOK Invalid amount\r\n"
-        now = time.monotonic()
-        if self.cancel_after is not None:
-            settle_at, settles_as = now + self.cancel_after, TicketState.CANCELLED
+        if self.cancel_after is not None:  # wins over pay-after
+            after, settles_as = self.cancel_after, TicketState.CANCELLED
         else:
-            settle_at = None if self.pay_after is None else now + self.pay_after
-            settles_as = TicketState.PAID
-        self._tickets[ticket_id] = Ticket(ticket_id, amount, fields, now, settle_at, settles_as=settles_as)
+            after, settles_as = self.pay_after, TicketState.PAID
+        settle_at = None if after is None else time.monotonic() + after
+        self._tickets[ticket_id] = Ticket(ticket_id, amount, settle_at, settles_as=settles_as)
         return b"OK|Added\r\n"
 
     def _status(self, ticket_id):
@@ -444,11 +442,6 @@ def _wait_for_peer_close(conn, stopping):
             continue
         except OSError:
             return
-
-
-def _shutdown(conn):
-    with contextlib.suppress(OSError):
-        conn.shutdown(socket.SHUT_RDWR)
 
 
 def main(argv=None):
