@@ -170,9 +170,7 @@ class PosPaymentMethod(models.Model):
                 raise ValidationError(_("CashKeeper: the CKMonitor port must be between 1 and 65535 (default 16501)."))
             for fname, ckfast_name in TEXT_FIELDS.items():
                 try:
-                    if fname == "cashkeeper_forma_pago" and not method[fname]:
-                        raise CKFastFieldError(ckfast_name, "must not be empty")
-                    validate_text_field(ckfast_name, method[fname] or "")
+                    validate_text_field(ckfast_name, method[fname] or "", allow_empty=fname != "cashkeeper_forma_pago")
                 except CKFastFieldError as e:
                     label = method._fields[fname]._description_string(self.env)
                     raise ValidationError(

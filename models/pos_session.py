@@ -25,11 +25,8 @@ class PosSession(models.Model):
     def _compute_cashkeeper(self):
         for session in self:
             figures = session._cashkeeper_figures()
-            session.cashkeeper_collected = figures["collected"]
-            session.cashkeeper_paid_out = figures["paid_out"]
-            session.cashkeeper_net = figures["net"]
-            session.cashkeeper_booked = figures["booked"]
-            session.cashkeeper_difference = figures["difference"]
+            for key in ("collected", "paid_out", "net", "booked", "difference"):
+                session[f"cashkeeper_{key}"] = figures[key]
             session.cashkeeper_warning = session._cashkeeper_closing_warning()
 
     def _cashkeeper_tickets(self, states):
@@ -56,29 +53,22 @@ class PosSession(models.Model):
         """Said when the register closes: the drawer may still take cash for this session, took some
         that is on no order, or lost a ticket. A warning, not a block: the manager decides."""
         self.ensure_one()
-        parts = []
-        waiting = self._cashkeeper_tickets(OPEN_STATES)
-        if waiting:
-            parts.append(_("%(count)s ticket(s) may still collect cash at the drawer (%(names)s): cancel them on "
-                           "the CashKeeper first.", count=len(waiting), names=", ".join(waiting.mapped("name"))))
-        unconfirmed = self._cashkeeper_tickets(("payout_waiting",))
-        if unconfirmed:
-            parts.append(_("%(count)s payout(s) wait for a manager to confirm them (%(names)s).",
-                           count=len(unconfirmed), names=", ".join(unconfirmed.mapped("name"))))
-        loose_payouts = self._cashkeeper_tickets(("paid_out",)).filtered(lambda t: not t._on_an_order())
-        if loose_payouts:
-            parts.append(_("%(count)s payout(s) of %(amount)s are on no refund (%(names)s): the cash left the "
-                           "drawer.", count=len(loose_payouts), names=", ".join(loose_payouts.mapped("name")),
-                           amount=self.currency_id.format(-sum(loose_payouts.mapped("amount")))))
-        loose = self._cashkeeper_tickets(PAID_STATES).filtered(lambda t: not t._on_an_order())
-        if loose:
-            parts.append(_("%(count)s ticket(s) collected %(amount)s that is on no order (%(names)s): the cash is "
-                           "in the drawer.", count=len(loose), names=", ".join(loose.mapped("name")),
-                           amount=self.currency_id.format(sum(loose.mapped("amount")))))
-        anomalies = self._cashkeeper_tickets(("anomaly",))
-        if anomalies:
-            parts.append(_("%(count)s ticket(s) need checking against the CashKeeper's records (%(names)s).",
-                           count=len(anomalies), names=", ".join(anomalies.mapped("name"))))
+        checks = (  # (tickets, what to say of them)
+            (self._cashkeeper_tickets(OPEN_STATES),
+             _("%(count)s ticket(s) may still collect cash at the drawer (%(names)s): cancel them on the "
+               "CashKeeper first.")),
+            (self._cashkeeper_tickets(("payout_waiting",)),
+             _("%(count)s payout(s) wait for a manager to confirm them (%(names)s).")),
+            (self._cashkeeper_tickets(("paid_out",)).filtered(lambda t: not t._on_an_order()),
+             _("%(count)s payout(s) of %(amount)s are on no refund (%(names)s): the cash left the drawer.")),
+            (self._cashkeeper_tickets(PAID_STATES).filtered(lambda t: not t._on_an_order()),
+             _("%(count)s ticket(s) collected %(amount)s that is on no order (%(names)s): the cash is in the drawer.")),
+            (self._cashkeeper_tickets(("anomaly",)),
+             _("%(count)s ticket(s) need checking against the CashKeeper's records (%(names)s).")),
+        )
+        parts = [text % {"count": len(tickets), "names": ", ".join(tickets.mapped("name")),
+                         "amount": self.currency_id.format(abs(sum(tickets.mapped("amount"))))}
+                 for tickets, text in checks if tickets]
         if not parts:
             return False
         return _("CashKeeper: %s See Point of Sale > Reporting > CashKeeper Reconciliation.", " ".join(parts))
