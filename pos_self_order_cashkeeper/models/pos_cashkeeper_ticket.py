@@ -268,21 +268,18 @@ class PosCashKeeperTicket(models.Model):
             trouble = self.last_error or transport.offline_message()
             answer.update(state="waiting", final=False, message=trouble and _(
                 "The cash machine is slow to answer: still waiting for it."))
-        elif state == "cancelled":
-            answer["message"] = _("The payment was cancelled on the cash machine. Nothing was charged.")
-        elif state == "failed":
-            answer["message"] = _("The cash machine could not take this payment. Nothing was charged.")
-        elif state == "abandoned":
-            answer["message"] = _(
-                "Payment cancelled. If you inserted cash, press cancel on the cash machine too (ticket %s).", name)
-        elif state == "paid_after_abandon":
-            answer["message"] = _(
-                "The cash machine took your cash after you cancelled (ticket %s): press Try again to pay this "
-                "order with it.", name)
-        else:  # anomaly
-            answer.update(retry=False, message=_(
-                "The cash machine lost track of this payment (ticket %s): please ask staff before paying again.",
-                name))
+        else:  # cancelled, failed, abandoned, paid_after_abandon, anomaly
+            answer.update(retry=state != "anomaly", message={
+                "cancelled": _("The payment was cancelled on the cash machine. Nothing was charged."),
+                "failed": _("The cash machine could not take this payment. Nothing was charged."),
+                "abandoned": _(
+                    "Payment cancelled. If you inserted cash, press cancel on the cash machine too (ticket %s).", name),
+                "paid_after_abandon": _(
+                    "The cash machine took your cash after you cancelled (ticket %s): press Try again to pay this "
+                    "order with it.", name),
+                "anomaly": _("The cash machine lost track of this payment (ticket %s): please ask staff before "
+                             "paying again.", name),
+            }[state])
         return answer
 
     # -- cron --------------------------------------------------------------------------------
