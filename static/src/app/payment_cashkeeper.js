@@ -13,6 +13,10 @@ const COMPLETE = ["paid", "paid_out"];
 // truthy, so that Odoo's Cancel button offers Retry; removal waits for exactly `true`.
 export const KEEP_FOR_RETRY = "keep-for-retry";
 
+export function isCashKeeper(line) {
+    return line?.payment_method_id.use_payment_terminal === "cashkeeper";
+}
+
 export class PaymentCashKeeper extends PaymentInterface {
     setup() {
         super.setup(...arguments);

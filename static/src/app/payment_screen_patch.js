@@ -2,14 +2,10 @@ import { onMounted } from "@odoo/owl";
 import { PaymentScreen } from "@point_of_sale/app/screens/payment_screen/payment_screen";
 import { floatIsZero } from "@web/core/utils/numbers";
 import { patch } from "@web/core/utils/patch";
-import { KEEP_FOR_RETRY } from "@pos_cashkeeper/app/payment_cashkeeper";
+import { isCashKeeper, KEEP_FOR_RETRY } from "@pos_cashkeeper/app/payment_cashkeeper";
 
 const WAITING = ["waiting", "waitingCard", "waitingCancel", "timeout"];
 const CANCELLABLE = ["waiting", "waitingCard", "timeout"]; // as in PaymentScreen.deletePaymentLine
-
-function isCashKeeper(line) {
-    return line?.payment_method_id.use_payment_terminal === "cashkeeper";
-}
 
 patch(PaymentScreen.prototype, {
     setup() {

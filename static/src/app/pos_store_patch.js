@@ -3,6 +3,7 @@ import { AlertDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PosStore } from "@point_of_sale/app/store/pos_store";
 import { RPCError } from "@web/core/network/rpc";
 import { patch } from "@web/core/utils/patch";
+import { isCashKeeper } from "@pos_cashkeeper/app/payment_cashkeeper";
 
 patch(PosStore.prototype, {
     /**
@@ -40,12 +41,8 @@ patch(PosStore.prototype, {
      * ticket turned out paid or the server could not be asked.
      */
     async _onBeforeDeleteOrder(order) {
-        const collected = order.payment_ids.filter(
-            (line) =>
-                line.payment_method_id.use_payment_terminal === "cashkeeper" &&
-                line.get_payment_status() === "done"
-        );
-        if (collected.length) {
+        const lines = order.payment_ids.filter(isCashKeeper);
+        if (lines.some((line) => line.get_payment_status() === "done")) {
             // The drawer holds that cash: the order is what puts it in the books.
             this.dialog.add(AlertDialog, {
                 title: _t("CashKeeper"),
@@ -55,12 +52,7 @@ patch(PosStore.prototype, {
             });
             return false;
         }
-        const lines = order.payment_ids.filter(
-            (line) =>
-                line.payment_method_id.use_payment_terminal === "cashkeeper" &&
-                !["done", "reversed"].includes(line.get_payment_status())
-        );
-        for (const line of lines) {
+        for (const line of lines.filter((line) => line.get_payment_status() !== "reversed")) {
             const cancelled = await line.payment_method_id.payment_terminal.send_payment_cancel(
                 order,
                 line.uuid
