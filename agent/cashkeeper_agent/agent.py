@@ -48,16 +48,15 @@ class Backoff:
     """Exponential backoff with jitter: base, 2 x base, ... up to ``maximum``, each scaled by a
     random factor in [0.75, 1] so that agents retrying together spread out."""
 
-    def __init__(self, base=0.5, maximum=30.0, rng=None):
+    def __init__(self, base, maximum):
         self.base, self.maximum = base, maximum
         self.failures = 0
-        self._rng = rng or random.Random()
 
     def next(self, longest=False):
         """The delay before the next try; ``longest``: jump to the maximum (the key is refused)."""
         delay = self.maximum if longest else min(self.maximum, self.base * 2**self.failures)
         self.failures += 1
-        return delay * self._rng.uniform(0.75, 1.0)
+        return delay * random.uniform(0.75, 1.0)
 
     def reset(self):
         self.failures = 0
@@ -82,8 +81,9 @@ class OdooLink:
             self.generation += 1
             return True
 
-    def failed(self, error):
-        """Log ``error`` (a network failure once per outage); return the generation to pause on."""
+    def failed(self, error, backoff):
+        """Log ``error`` (a network failure once per outage), then wait out ``backoff``'s next
+        delay: less if stopping or if the other loop got through to Odoo meanwhile."""
         with self._lock:
             if isinstance(error, OdooAuthError):
                 _logger.error(
@@ -98,11 +98,8 @@ class OdooLink:
                 _logger.error("Odoo error: %s", error)
             if isinstance(error, OdooAuthError | OdooUnavailable) and self.down_since is None:
                 self.down_since = time.monotonic()
-            return self.generation
-
-    def pause(self, seconds, generation):
-        """Wait ``seconds``, or less if stopping or Odoo came back meanwhile (``generation`` moved)."""
-        deadline = time.monotonic() + seconds
+            generation = self.generation
+        deadline = time.monotonic() + backoff.next(longest=isinstance(error, OdooAuthError))
         while not self._stop.is_set() and self.generation == generation:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -112,7 +109,7 @@ class OdooLink:
 
 class Agent:
     def __init__(self, config, *, odoo=None, backoff_base=0.5, backoff_max=30.0, ping_every=PING_EVERY,
-                 c_retry_wait=C_RETRY_WAIT, rng=None):
+                 c_retry_wait=C_RETRY_WAIT):
         self.config = config
         self.odoo = odoo or OdooClient(config.odoo_url, config.odoo_api_key, database=config.odoo_database,
                                        verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file)
@@ -126,7 +123,6 @@ class Agent:
         self.wake = threading.Event()  # set by the bus: poll Odoo now
         self.backoff_base, self.backoff_max, self.ping_every = backoff_base, backoff_max, ping_every
         self.c_retry_wait = c_retry_wait
-        self._rng = rng or random.Random()
         self.stop_event = threading.Event()
         self.connected = threading.Event()  # set by the first poll Odoo answers
         self.link = OdooLink(config.odoo_url, self.stop_event)
@@ -274,8 +270,8 @@ class Agent:
 
     # -- inbox: poll, claim, C, report -------------------------------------------------------
     def _inbox_loop(self):
-        backoff = Backoff(self.backoff_base, self.backoff_max, self._rng)
-        self._ping()  # so that the first poll tells Odoo whether CKMonitor answers
+        backoff = Backoff(self.backoff_base, self.backoff_max)
+        self.ping_ckmonitor()  # so that the first poll tells Odoo whether CKMonitor answers
         resume, heartbeat = False, self.config.poll_wait
         while not self.stop_event.is_set():
             try:
@@ -298,8 +294,7 @@ class Agent:
                 self._create_new_tickets()
             except OdooError as e:
                 resume = True
-                generation = self.link.failed(e)
-                self.link.pause(backoff.next(longest=isinstance(e, OdooAuthError)), generation)
+                self.link.failed(e, backoff)
                 continue
             self.wake.wait(self._next_poll_in(heartbeat))
 
@@ -363,52 +358,48 @@ class Agent:
             new = [t for t, info in self._view.items() if info["state"] == "new" and t not in self._creating]
         if len(new) <= 1:
             for ticket in new:
-                self._create_one(ticket)
+                self._create(ticket)
             return
         with ThreadPoolExecutor(max_workers=CREATE_AT_ONCE, thread_name_prefix="ck-inbox") as pool:
-            futures = [pool.submit(self._create_one, ticket) for ticket in new]
+            futures = [pool.submit(self._create, ticket) for ticket in new]
         for future in futures:
             future.result()
 
-    def _create_one(self, ticket):
+    def _create(self, ticket):
+        """Claim ``ticket``, send its C and report CKMonitor's answer (kept to resend if Odoo did
+        not get it: the ticket stays in ``_creating`` until the report is through)."""
         if not self._begin():
             return
-        try:
-            self._create(ticket)
-        finally:
-            self._end()
-
-    def _create(self, ticket):
         with self._lock:
             self._creating.add(ticket)
+        owed = False
         try:
-            claim = self.odoo.claim(ticket)
-        except OdooError as e:
+            try:
+                claim = self.odoo.claim(ticket)
+            except OdooError as e:
+                if e.retry_later:
+                    raise  # the loop backs off; Odoo may have counted the attempt: the next claim resends safely
+                _logger.error("ticket %s: Odoo refused the claim: %s", ticket, e)
+                return
+            claim = claim if isinstance(claim, dict) else {}
+            if claim.get("claimed") is not True or not isinstance(claim.get("attempt"), int):
+                state = claim.get("state")
+                _logger.info("ticket %s not claimed (Odoo: %s): no C sent", ticket, state or claim)
+                if isinstance(state, str):
+                    self._remember_state(ticket, state, "claim refused")
+                return
+            _logger.info("ticket %s claimed (attempt %d): sending C to CKMonitor", ticket, claim["attempt"])
+            params = self._send_create(ticket, claim)  # a bug raising here: the next claim resends C safely
             with self._lock:
-                self._creating.discard(ticket)
-            if isinstance(e, OdooUnavailable) or (isinstance(e, OdooAuthError) and not e.ticket_scoped):
-                raise  # the loop backs off; Odoo may have counted the attempt: the next claim resends safely
-            _logger.error("ticket %s: Odoo refused the claim: %s", ticket, e)
-            return
-        if not isinstance(claim, dict) or claim.get("claimed") is not True or not isinstance(claim.get("attempt"), int):
-            with self._lock:
-                self._creating.discard(ticket)
-            state = claim.get("state") if isinstance(claim, dict) else None
-            _logger.info("ticket %s not claimed (Odoo: %s): no C sent", ticket, state or claim)
-            if isinstance(state, str):
-                self._remember_state(ticket, state, "claim refused")
-            return
-        _logger.info("ticket %s claimed (attempt %d): sending C to CKMonitor", ticket, claim["attempt"])
-        try:
-            params = self._send_create(ticket, claim)
-        except Exception:  # a bug: C may have gone out; the next claim resends it safely (sent_before)
-            with self._lock:
-                self._creating.discard(ticket)
-            raise
-        with self._lock:
-            self._pending.append(params)
-        with self._report_lock:
-            self._flush_reports()  # OdooUnavailable: kept, and the loop sends it again first
+                self._pending.append(params)
+                owed = True
+            with self._report_lock:
+                self._flush_reports()  # OdooUnavailable: kept, and the loop sends it again first
+        finally:
+            if not owed:
+                with self._lock:
+                    self._creating.discard(ticket)
+            self._end()
 
     def _send_create(self, ticket, claim):
         """Send the claim's C line, byte for byte as Odoo stored it; return the report params."""
@@ -447,7 +438,7 @@ class Agent:
             try:
                 answer = self.odoo.report(params) if timeout is None else self.odoo.report(params, timeout=timeout)
             except OdooError as e:
-                if isinstance(e, OdooUnavailable) or (isinstance(e, OdooAuthError) and not e.ticket_scoped):
+                if e.retry_later:
                     raise
                 _logger.error("ticket %s: Odoo refused the report of C (%s): %s", ticket, _outcome_text(params), e)
                 answer = None
@@ -460,7 +451,7 @@ class Agent:
 
     # -- drawer: S for open tickets, ping when idle ------------------------------------------
     def _drawer_loop(self):
-        backoff = Backoff(self.backoff_base, self.backoff_max, self._rng)
+        backoff = Backoff(self.backoff_base, self.backoff_max)
         interval = self.fixed_interval or self.config.status_interval
         while not self.stop_event.wait(interval):
             with self._lock:
@@ -468,7 +459,7 @@ class Agent:
                 idle_for = time.monotonic() - self._last_exchange
             if not watched:
                 if idle_for >= self.ping_every:
-                    self._ping()
+                    self.ping_ckmonitor()
                 continue
             try:
                 for ticket in watched:
@@ -477,10 +468,9 @@ class Agent:
                     self._ask(ticket)
                 backoff.reset()
             except OdooError as e:
-                generation = self.link.failed(e)
-                self.link.pause(backoff.next(longest=isinstance(e, OdooAuthError)), generation)
+                self.link.failed(e, backoff)
 
-    def _ping(self):
+    def ping_ckmonitor(self):
         try:
             self.watcher.ping()
         except (CKMonitorUnreachable, CKMonitorTimeout, CKFastProtocolError) as e:
@@ -507,7 +497,7 @@ class Agent:
         try:
             answer = self.odoo.report(params)
         except OdooError as e:
-            if isinstance(e, OdooUnavailable) or (isinstance(e, OdooAuthError) and not e.ticket_scoped):
+            if e.retry_later:
                 raise  # not recorded as reported: the next round asks and reports again
             _logger.error("ticket %s: Odoo refused the report of S (%s): %s", ticket, _outcome_text(params), e)
             answer = None

@@ -1,13 +1,12 @@
 """Wake-ups from Odoo's bus websocket (agent/PROTOCOL.md, "bus").
 
-Odoo's own on-site box learns of work the same way: it opens ``/websocket`` (served by Odoo's
-websocket worker, so an idle connection costs no HTTP worker) and subscribes to a channel whose
-name only it knows. Messages on it carry nothing: each one only says "poll now".
+Odoo's own on-site box learns of work the same way (``hw_drivers/websocket_client.py``): a
+``websocket-client`` ``WebSocketApp`` on ``/websocket`` (served by Odoo's websocket worker, so an
+idle connection costs no HTTP worker), subscribed to a channel whose name only it knows. Messages
+on it carry nothing: each one only says "poll now".
 
-The websocket is ``websocket-client``'s, as for Odoo's box (frames, fragments, pings and the
-closing handshake are its job). When the websocket cannot be opened (a proxy without websocket
-support) ``listening`` stays false and the agent polls on a short interval; it tries the
-websocket again now and then.
+When the websocket cannot be opened (a proxy without websocket support) ``listening`` stays false
+and the agent polls on a short interval; the websocket is tried again with a growing delay.
 """
 
 import json
@@ -22,9 +21,11 @@ import websocket
 from .odoo import describe_network_error, tls_context
 
 _logger = logging.getLogger(__name__)
+logging.getLogger("websocket").setLevel(logging.CRITICAL)  # its "goodbye" at each refusal; ours say what to do
 
-PING_EVERY = 25.0  # seconds; Odoo closes a connection silent for 60 s
-READ_TIMEOUT = 60.0  # no frame at all (not even a pong) for this long: the connection is dead
+PING_EVERY, PONG_WITHIN = 25.0, 20.0  # seconds; Odoo closes a connection silent for 60 s
+CONNECT_TIMEOUT = 15.0
+LIVED = 60.0  # a connection open this long was not refused at once
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts to (re)open the websocket
 # Network failures and the websocket's own (refused handshake, closed connection, bad frame).
 FAULTS = (OSError, websocket.WebSocketException)
@@ -33,7 +34,7 @@ FAULTS = (OSError, websocket.WebSocketException)
 class BusListener:
     """Keeps one websocket open to Odoo's bus and calls ``on_wake(payloads)`` for the messages of
     type ``wake_type`` on the channel it follows, and ``on_wake([])`` after each (re)subscription
-    (what was sent meanwhile is not lost: the agent polls)."""
+    and each drop (what was sent meanwhile is not lost: the agent polls)."""
 
     def __init__(self, odoo_url, *, cookie=lambda: "", on_wake, stop, verify_tls=True, ca_file="", wake_type=""):
         split = urllib.parse.urlsplit(odoo_url)
@@ -44,98 +45,89 @@ class BusListener:
         self._sslopt = {"context": tls_context(verify_tls, ca_file)} if tls else None
         self.wake_type = wake_type
         self.listening = False  # subscribed on an open websocket
-        self._opened_once = False
         self.refusal = None  # why the websocket could not be opened, while it cannot
+        self._opened_once = False
         self._channel = None
-        self._subscribed = None
-        self._ws = None
-        self._send_lock = threading.Lock()
+        self._app = None
+        self._errors = []  # of the current connection
         self._thread = None
         self._last = 0  # id of the last bus notification seen
 
-    # -- control -----------------------------------------------------------------------------
     def follow(self, channel):
         """Listen on ``channel`` (from Odoo's poll answer); a new name resubscribes."""
-        if not isinstance(channel, str) or not channel or channel == self._channel:
+        if not isinstance(channel, str) or not channel:
             return
-        self._channel = channel
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._guarded, name="ck-bus", daemon=True)
+        changed, self._channel = channel != self._channel, channel
+        if self._thread is None or not self._thread.is_alive():  # the first call, or a bug ended it
+            self._thread = threading.Thread(target=self._run, name="ck-bus", daemon=True)
             self._thread.start()
-        elif self.listening:
-            self._resubscribe()
-
-    def _resubscribe(self):
-        try:
-            self._subscribe()
-        except FAULTS:
-            self._close()  # the reader sees the connection end, and opens a new one
+        elif changed and self.listening:
+            self._subscribe(self._app)
 
     def close(self):
         self._stop.set()
-        self._close()
+        if self._app is not None:
+            self._app.close()
 
     def probe(self):
         """Open and close the websocket once: None if it opens, else why not (``--check``)."""
         try:
-            self._open()
+            websocket.create_connection(self.url, timeout=CONNECT_TIMEOUT, sslopt=self._sslopt, origin=self.origin,
+                                        **self._cookie_option()).close()
         except FAULTS as e:
             return _why(e)
-        finally:
-            self._close()
         return None
 
-    # -- the connection ----------------------------------------------------------------------
-    def _guarded(self):
-        """A bug must not silently end the listening for good: log it and start again."""
-        while not self._stop.is_set():
-            try:
-                self._run()
-            except Exception:
-                _logger.exception("unexpected error in the bus listener; starting it again")
-                self.listening = False
-                self._close()
-                self._stop.wait(RETRY_MAX / 2)
+    def _cookie_option(self):
+        cookie = self._cookie()  # fresh for each connection: the session may have been renewed
+        return {"cookie": cookie} if cookie else {}
 
     def _run(self):
+        websocket.setdefaulttimeout(CONNECT_TIMEOUT)  # the library's only way to bound the connect
         delay = RETRY_FIRST
         while not self._stop.is_set():
-            try:
-                self._open()
-                self._subscribe()
-            except FAULTS as e:
-                self._close()
-                self._refused(e)
-                self._stop.wait(delay)
-                delay = min(delay * 2, RETRY_MAX)
-                continue
-            if self.refusal is not None or self._opened_once:  # back after a refusal or a drop
-                _logger.info("Odoo's bus websocket is open at %s: new work arrives at once", self.url)
-            else:
-                _logger.info("listening to Odoo's bus at %s", self.url)
-            self.refusal, self.listening, self._opened_once = None, True, True
-            if self._subscribed != self._channel:  # rotated while this subscription was on its way
-                self._resubscribe()
-            self._on_wake([])  # catch up with what was sent while not listening
+            self._errors = []
+            self._app = websocket.WebSocketApp(self.url, on_open=self._opened, on_message=self._message,
+                                               on_error=self._failed, **self._cookie_option())
             opened = time.monotonic()
-            try:
-                self._read_forever()
-            except FAULTS as e:
-                if not self._stop.is_set():
-                    _logger.warning("Odoo's bus websocket closed (%s): polling Odoo every few seconds until it "
-                                    "is back", _why(e))
-            finally:
+            self._app.run_forever(sslopt=self._sslopt, origin=self.origin,
+                                  ping_interval=PING_EVERY, ping_timeout=PONG_WITHIN)
+            why = _why(self._errors[0]) if self._errors else "closed by Odoo"
+            if self._stop.is_set():
+                return
+            if self.listening:
                 self.listening = False
-                self._close()
-                if not self._stop.is_set():
-                    self._on_wake([])  # the agent polls on its short interval from now on
+                _logger.warning("Odoo's bus websocket closed (%s): polling Odoo every few seconds until it is back",
+                                why)
+                self._on_wake([])  # the agent polls on its short interval from now on
+            else:
+                self._refused(why)
             # A connection that lived keeps retries quick; one closed at once (an overloaded Odoo
             # answering TRY_LATER) backs off like a refusal.
-            delay = RETRY_FIRST if time.monotonic() - opened > READ_TIMEOUT else min(delay * 2, RETRY_MAX)
+            delay = RETRY_FIRST if time.monotonic() - opened > LIVED else min(delay * 2, RETRY_MAX)
             self._stop.wait(delay)
 
-    def _refused(self, error):
-        why = _why(error)
+    def _opened(self, ws):
+        self._subscribe(ws)
+        if self.refusal is not None or self._opened_once:  # back after a refusal or a drop
+            _logger.info("Odoo's bus websocket is open at %s: new work arrives at once", self.url)
+        else:
+            _logger.info("listening to Odoo's bus at %s", self.url)
+        self.refusal, self.listening, self._opened_once = None, True, True
+        self._on_wake([])  # catch up with what was sent while not listening
+
+    def _failed(self, _ws, error):
+        self._errors.append(error)
+        if not isinstance(error, FAULTS):  # a bug in a callback: the library would only drop it
+            _logger.error("unexpected error in the bus listener: %r", error)
+
+    def _subscribe(self, ws):
+        try:
+            ws.send(json.dumps({"event_name": "subscribe", "data": {"channels": [self._channel], "last": self._last}}))
+        except FAULTS:
+            ws.close()  # run_forever returns, and a new connection subscribes
+
+    def _refused(self, why):
         if self.refusal is None:
             # It worked before: Odoo or its proxy is restarting. Never: most likely the proxy.
             hint = " (Odoo restarting?)" if self._opened_once else (
@@ -147,39 +139,7 @@ class BusListener:
             _logger.debug("bus websocket still refused: %s", why)
         self.refusal = why
 
-    def _open(self):
-        ws = websocket.WebSocket(sslopt=self._sslopt)
-        self._ws = ws
-        cookie = self._cookie()
-        ws.connect(self.url, origin=self.origin, timeout=15, **({"cookie": cookie} if cookie else {}))
-        ws.settimeout(PING_EVERY)
-
-    def _subscribe(self):
-        channel = self._channel
-        with self._send_lock:
-            self._connected().send(json.dumps({"event_name": "subscribe",
-                                               "data": {"channels": [channel], "last": self._last}}))
-        self._subscribed = channel
-
-    def _read_forever(self):
-        heard = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                opcode, payload = self._connected().recv_data(control_frame=True)  # pings answered by it
-            except websocket.WebSocketTimeoutException:
-                if time.monotonic() - heard > READ_TIMEOUT:
-                    raise TimeoutError("no answer from Odoo for 60 s") from None
-                with self._send_lock:
-                    self._connected().ping()
-                continue
-            heard = time.monotonic()
-            if opcode == websocket.ABNF.OPCODE_CLOSE:  # the closing handshake answered by it
-                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-                raise ConnectionError(f"closed by Odoo, code {code} {payload[2:].decode('utf-8', 'replace')}".strip())
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                self._message(payload)
-
-    def _message(self, payload):
+    def _message(self, _ws, payload):
         try:
             notifications = json.loads(payload)
         except ValueError:
@@ -196,23 +156,12 @@ class BusListener:
         if payloads:
             self._on_wake(payloads)
 
-    def _connected(self):
-        ws = self._ws
-        if ws is None:
-            raise ConnectionError("not connected")
-        return ws
-
-    def _close(self):
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            ws.shutdown()  # no closing handshake: the connection is being dropped
-
 
 def _why(error):
     if isinstance(error, websocket.WebSocketBadStatusException):
         return f"HTTP {error.status_code} instead of a websocket"
-    if isinstance(error, websocket.WebSocketException):
-        return str(error) or type(error).__name__
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted: {error.verify_message}"
-    return describe_network_error(error) if isinstance(error, OSError) else str(error)
+    if isinstance(error, OSError):
+        return describe_network_error(error)
+    return str(error) or type(error).__name__

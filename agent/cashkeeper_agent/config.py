@@ -6,7 +6,7 @@ message for the person installing the agent; the API key never appears in any me
 import configparser
 import os
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 
 CONFIG_ENV = "CK_AGENT_CONFIG"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -53,27 +53,13 @@ def _name(setting):
     return setting.key if setting.section == "agent" else f"{setting.section}_{setting.key}"
 
 
-@dataclass(frozen=True)
-class Config:
-    odoo_url: str
-    odoo_api_key: str = field(repr=False)
-    odoo_database: str = ""
-    odoo_verify_tls: bool = True
-    odoo_ca_file: str = ""
-    ckmonitor_host: str = "127.0.0.1"
-    ckmonitor_port: int = 16501
-    ckmonitor_connect_timeout: float = 3.0
-    ckmonitor_read_timeout: float = 5.0
-    poll_wait: float = 25.0
-    fallback_interval: float = 2.0
-    status_interval: float = 0.25
-    fixed_interval: float = 0.0
-    log_level: str = "INFO"
-    log_file: str = ""
-    source: str = ""  # the INI file read, if any
-    # Things worth a WARNING once logging is set up (plain http, TLS off, unknown keys...).
-    warnings: tuple = ()
+# Config's attributes are the settings' _name()s (the API key kept out of its repr), then the INI
+# file read, if any, and what is worth a WARNING once logging is set up (plain http, TLS off...).
+_Fields = make_dataclass("_Fields", [(_name(s), s.kind, field(repr=s.key != "api_key")) for s in SETTINGS]
+                         + [("source", str, field(default="")), ("warnings", tuple, field(default=()))], frozen=True)
 
+
+class Config(_Fields):
     @property
     def ckmonitor_endpoint(self):
         return f"{self.ckmonitor_host}:{self.ckmonitor_port}"

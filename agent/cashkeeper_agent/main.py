@@ -14,13 +14,11 @@ import threading
 import time
 from importlib import metadata
 
-from ckfast import CKFastClient, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
-
 from . import __version__
 from .agent import Agent
 from .bus import BusListener
 from .config import LOG_LEVELS, ConfigError, load_config
-from .odoo import OdooAuthError, OdooClient, OdooError, OdooUnavailable
+from .odoo import OdooAuthError, OdooError, OdooUnavailable
 
 _logger = logging.getLogger("cashkeeper_agent")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s: %(message)s"
@@ -137,34 +135,24 @@ def check(config, out=print):
     """One pass over everything the agent needs; a human summary; 0 when all is well."""
     ok = True
     out(f"cashkeeper-agent {__version__}, configuration: {config.source or 'environment only'}")
-    client = CKFastClient(config.ckmonitor_host, config.ckmonitor_port, retries=0,
-                          connect_timeout=config.ckmonitor_connect_timeout,
-                          read_timeout=config.ckmonitor_read_timeout)
+    agent = Agent(config)  # its clients and its CKMonitor check, as the running agent has them
     started = time.monotonic()
-    try:
-        reply = client.ping()
-    except (CKMonitorUnreachable, CKMonitorTimeout, CKFastProtocolError) as e:
-        ok = False
-        reach = {"reachable": False, "endpoint": config.ckmonitor_endpoint, "message": str(e)[:300]}
-        out(f"CKMonitor {config.ckmonitor_endpoint}: PROBLEM: {e}")
+    agent.ping_ckmonitor()
+    reach = agent.reachability()
+    if reach["reachable"]:
+        out(f"CKMonitor {reach['endpoint']}: ok, answers CKFast in {(time.monotonic() - started) * 1000:.0f} ms")
     else:
-        reach = {"reachable": True, "endpoint": config.ckmonitor_endpoint, "message": "answers CKFast"}
-        out(f"CKMonitor {config.ckmonitor_endpoint}: ok, answers CKFast "
-            f"({reply.raw.decode('ascii', 'replace').strip()}) in {(time.monotonic() - started) * 1000:.0f} ms")
-    odoo = OdooClient(config.odoo_url, config.odoo_api_key, database=config.odoo_database,
-                      verify_tls=config.odoo_verify_tls, ca_file=config.odoo_ca_file)
+        ok = False
+        out(f"CKMonitor {reach['endpoint']}: PROBLEM: {reach['message']}")
+    odoo = agent.odoo
     where = f"Odoo {config.odoo_url}" + (f" (database {config.odoo_database})" if config.odoo_database else "")
     try:
         answer = odoo.poll(version=__version__, ckmonitor=reach)
-    except OdooAuthError as e:
-        ok = False
-        out(f"{where}: PROBLEM: the API key is refused ({e}). Generate a new key on the agent's form in Odoo.")
-    except OdooUnavailable as e:
-        ok = False
-        out(f"{where}: PROBLEM: unreachable: {e}")
     except OdooError as e:
         ok = False
-        out(f"{where}: PROBLEM: {e}")
+        out(f"{where}: PROBLEM: " + (
+            f"the API key is refused ({e}). Generate a new key on the agent's form in Odoo."
+            if isinstance(e, OdooAuthError) else f"unreachable: {e}" if isinstance(e, OdooUnavailable) else str(e)))
     else:
         tickets = (answer.get("tickets") or []) if isinstance(answer, dict) else []
         name = answer.get("agent") if isinstance(answer, dict) else "?"

@@ -45,9 +45,11 @@ class OdooError(Exception):
         self.name = name
 
     @property
-    def ticket_scoped(self):
-        """The error is about one ticket (not this agent's any more), not about the key."""
-        return self.name.endswith("AccessError")
+    def retry_later(self):
+        """Odoo is away or refuses the key: back off and try again. Otherwise the error is about
+        the request (e.g. AccessError: a ticket no longer this agent's), and retrying cannot help."""
+        return isinstance(self, OdooUnavailable) or (isinstance(self, OdooAuthError)
+                                                     and not self.name.endswith("AccessError"))
 
 
 class OdooAuthError(OdooError):

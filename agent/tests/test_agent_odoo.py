@@ -103,11 +103,11 @@ def test_access_error_is_about_one_ticket_not_the_key(canned):
     server = canned(body=rpc_error("odoo.exceptions.AccessError", "Ticket K1 is not one of this agent's."))
     with pytest.raises(OdooAuthError) as info:
         OdooClient(server.url, "k").claim("K1")
-    assert info.value.ticket_scoped
+    assert not info.value.retry_later
     server = canned(body=rpc_error("odoo.exceptions.AccessDenied", "archived"))
     with pytest.raises(OdooAuthError) as info:
         OdooClient(server.url, "k").claim("K1")
-    assert not info.value.ticket_scoped
+    assert info.value.retry_later
 
 
 def test_a_redirect_is_not_followed_with_the_key(canned):
