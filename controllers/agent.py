@@ -10,7 +10,6 @@ from odoo.exceptions import AccessDenied, AccessError, UserError
 from odoo.http import request
 
 from ..ckfast.agent_link import AGENT_PROTOCOL, WAKE
-from ..models.pos_cashkeeper_agent import STATUS_INTERVAL_MS
 
 
 class CashKeeperAgentController(http.Controller):
@@ -29,7 +28,6 @@ class CashKeeperAgentController(http.Controller):
             "channel": agent._bus_channel(),
             "wake": WAKE,
             "heartbeat": agent._heartbeat_interval(),
-            "status_interval_ms": STATUS_INTERVAL_MS,
             "tickets": agent._open_tickets(),
         }
 

@@ -30,8 +30,6 @@ _logger = logging.getLogger(__name__)
 # pos_cashkeeper.agent_heartbeat.
 HEARTBEAT_DEFAULT = 20
 ONLINE_GRACE = 10
-# How often the agent asks CKMonitor about an open ticket (it is on the same LAN: cheap).
-STATUS_INTERVAL_MS = 250
 # A C the agent may still be sending is given this long before CKMonitor's "not found" may fail
 # the ticket (the agent's C takes at most connect + reply timeouts, 3 attempts).
 CLAIM_GRACE = timedelta(seconds=60)

@@ -49,6 +49,7 @@ from .cashkeeper_states import (
     PAID_STATES,
     SETTLED_STATES,
     STATES,
+    WAITING_STATES,
 )
 
 _logger = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ class PosCashKeeperTicket(models.Model):
             transport.advance(ticket)
             if ticket.state == NEW and ticket.attempts:
                 transport.ask(ticket)  # C answered oddly (a refused Importe) or not at all: does it know it?
-            if ticket.state in ("queued", "pending"):
+            if ticket.state in WAITING_STATES:
                 ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return ticket
 
@@ -299,7 +300,7 @@ class PosCashKeeperTicket(models.Model):
                             **values)
         elif not self.queued_at:
             # A cancel may have abandoned the ticket while this create was on its way: keep that.
-            self._set_state("queued" if self.state == "new" else self.state, last_reply=raw, last_error=False,
+            self._set_state("queued" if self.state == NEW else self.state, last_reply=raw, last_error=False,
                             queued_at=now)
 
     def _apply_status(self, reply, watching):
@@ -314,13 +315,13 @@ class PosCashKeeperTicket(models.Model):
             # Once a cancel answered "abandoned", only the line's Retry (a new start) may take the
             # cash: any other request (a poll that was in flight across the cancel, the cron, the
             # agent) finds it paid after abandon. A ticket no POS follows any more is the same.
-            late = self.state == "abandoned" or (watching and self.state == "new")
+            late = self.state == "abandoned" or (watching and self.state == NEW)
             self._set_state("paid_after_abandon" if late else "paid", last_reply=raw, last_error=False,
                             settled_at=now)
         elif reply.kind is ReplyKind.PENDING:
-            if watching and self.state == "new":  # queued, though no POS line follows it any more
+            if watching and self.state == NEW:  # queued, though no POS line follows it any more
                 self._set_state("abandoned", last_reply=raw, abandoned_at=now)
-            elif self.state in ("new", "queued"):
+            elif self.state in (NEW, "queued"):
                 self._set_state("pending", last_reply=raw, last_error=False)
             elif self.last_reply != raw or self.last_error:
                 self.write({"last_reply": raw, "last_error": False})
@@ -356,19 +357,25 @@ class PosCashKeeperTicket(models.Model):
     def _announcing(self, transport=None, from_agent=False):
         """Yields the ticket's ``transport`` (made if not given); when the block changed the
         ticket's state, says so to whoever follows it (``_state_changed``)."""
-        transport, before = transport or self._transport(), self.state
+        transport, before = self._transport(transport), self.state
         yield transport
         if self.state != before:
             self._state_changed(transport, from_agent)
 
     def _state_changed(self, transport, from_agent=False):
         """The ticket was recorded or its state changed: the transport tells who follows it (the
-        agent is not woken by its own report)."""
+        agent is not woken by its own report), and a paid ticket settles its order."""
         transport.announce(self, from_agent=from_agent)
+        if self.state == "paid":
+            self._settle_order()
+
+    def _settle_order(self):
+        """The drawer collected the ticket. A cashier's POS validates its order itself (nothing to
+        do here); the kiosk bridge pays its kiosk order, which no cashier will."""
 
     def _result(self, transport=None):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
-        message, transport = False, transport or self._transport()
+        message, transport = False, self._transport(transport)
         if self.purpose == "payout":
             message = self._payout_message()
         elif self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
@@ -459,8 +466,11 @@ class PosCashKeeperTicket(models.Model):
         return tickets
 
     # -- helpers -----------------------------------------------------------------------------
-    def _transport(self):
-        """The method's transport: made once by each entry point, and handed down from there."""
+    def _transport(self, made=None):
+        """The ticket's method's transport: ``made`` (the one the entry point made, handed down)
+        when it is that method's, else a new one."""
+        if made is not None and made.method == self.payment_method_id:
+            return made
         return self.payment_method_id._cashkeeper_transport()
 
     def _state_label(self):

@@ -9,12 +9,11 @@ from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
 from .cashkeeper_states import OPEN_STATES
-from .cashkeeper_transport import AgentTransport, DirectTransport
+from .cashkeeper_transport import drawer_of, transport_for
 
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
 MANAGERS = "point_of_sale.group_pos_manager"
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-:]{0,252}[A-Za-z0-9])?")  # fullmatch: no trailing newline
 # What commissioning checked: changing one of these (another drawer, another format) undoes it.
 COMMISSIONED_WITH = {"use_payment_terminal", "cashkeeper_amount_format", "cashkeeper_agent_id", "cashkeeper_host",
@@ -202,12 +201,9 @@ class PosPaymentMethod(models.Model):
         return line.decode("ascii").removesuffix("\r\n")
 
     def _cashkeeper_transport(self):
-        """How this method's tickets reach the drawer: the one place direct and agent mode part."""
+        """How this method's tickets reach the drawer (made once per request, handed down)."""
         self.ensure_one()
-        method = self.sudo()
-        if method.cashkeeper_agent_id:
-            return AgentTransport(method, method.cashkeeper_agent_id)
-        return DirectTransport(method)
+        return transport_for(self)
 
     def action_cashkeeper_commission(self):
         """Form button: the commissioning wizard (the drawer's amount format, checked on its screen)."""
@@ -235,13 +231,9 @@ class PosPaymentMethod(models.Model):
             raise AccessError(_("Only Point of Sale managers can do this with a CashKeeper."))
 
     def _cashkeeper_drawer(self):
-        """Which CashKeeper this method's tickets reach: its on-site agent's, or CKMonitor's
-        host:port in direct mode (as typed, whatever the case; this machine by any of its names)."""
-        method = self.sudo()
-        if method.cashkeeper_agent_id:
-            return ("agent", method.cashkeeper_agent_id.id)
-        host = (method.cashkeeper_host or "").strip().lower()
-        return ("direct", "localhost" if host in LOOPBACK_HOSTS else host, method.cashkeeper_port)
+        """Which CashKeeper this method's tickets reach: its agent's, or CKMonitor's host:port."""
+        self.ensure_one()
+        return drawer_of(self)
 
     def _cashkeeper_same_drawer(self):
         """The CashKeeper methods (this one too, archived ones too) whose tickets reach this drawer."""

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .cashkeeper_states import OPEN_STATES, PAID_STATES
+from .cashkeeper_states import BOUND_STATES, OPEN_STATES, PAID_STATES
 
 
 class PosSession(models.Model):
@@ -96,7 +96,7 @@ class PosSession(models.Model):
         orders is backed by the paid ticket bound to it, of its amount."""
         payments = self._cashkeeper_booked_payments().filtered(lambda p: not p.currency_id.is_zero(p.amount))
         backed = self.env["pos.cashkeeper.ticket"].sudo().search([
-            ("pos_payment_id", "in", payments.ids), ("state", "in", ("paid", "paid_out"))])
+            ("pos_payment_id", "in", payments.ids), ("state", "in", BOUND_STATES)])
         amounts = {t.pos_payment_id: t.amount for t in backed}
         unbacked = payments.filtered(
             lambda p: p not in amounts or p.currency_id.compare_amounts(amounts[p], p.amount))

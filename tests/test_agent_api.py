@@ -9,7 +9,7 @@ from odoo.addons.pos_cashkeeper.ckfast import (
     TicketConflict,
     error_to_dict,
 )
-from odoo.addons.pos_cashkeeper.ckfast.agent_link import WAKE
+from odoo.addons.pos_cashkeeper.ckfast.agent_link import AGENT_PROTOCOL, WAKE
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -78,7 +78,8 @@ class TestCashKeeperAgentApi(CashKeeperAgentCommon):
         channel = polled["channel"]
         self.assertEqual(channel, self.agent._bus_channel())
         self.assertRegex(channel, r"^pos_cashkeeper\.agent\.[A-Za-z0-9_-]{43}$")  # 256 random bits
-        self.assertEqual((polled["wake"], polled["heartbeat"], polled["protocol"]), (WAKE, 2, 2))
+        # The heartbeat the shop set (common_agent: 2 s), and the protocol both sides import.
+        self.assertEqual((polled["wake"], polled["heartbeat"], polled["protocol"]), (WAKE, 2, AGENT_PROTOCOL))
         other = self.env["pos.cashkeeper.agent"].create({"name": "Other"})
         self.assertNotEqual(other._bus_channel(), channel)
         # A new key, a revoked key or an archived agent: a new channel, the old name hears nothing.

@@ -1,7 +1,7 @@
 import json
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 
 from .common import CashKeeperHttpCommon
 
@@ -107,15 +107,3 @@ class TestCashKeeperAgentSetup(CashKeeperHttpCommon):
     def test_cashiers_cannot_manage_agents(self):
         with self.assertRaises(AccessError):
             self.env["pos.cashkeeper.agent"].with_user(self.pos_user).create({"name": "Mine"})
-
-
-@tagged("post_install", "-at_install")
-class TestCashKeeperDemoData(TransactionCase):
-    def test_demo_pos_has_a_cashkeeper_method_on_the_local_simulator(self):
-        method = self.env.ref("pos_cashkeeper.payment_method_cashkeeper_demo", raise_if_not_found=False)
-        if not self.env.ref("point_of_sale.pos_config_main", raise_if_not_found=False):
-            self.skipTest("installed without demo data")  # CI installs with demo data: this runs there
-        self.assertTrue(method, "demo data must add the CashKeeper method")
-        self.assertIn(method, self.env.ref("point_of_sale.pos_config_main").payment_method_ids)
-        self.assertEqual((method.use_payment_terminal, method.cashkeeper_host, method.cashkeeper_port),
-                         ("cashkeeper", "127.0.0.1", 16501))

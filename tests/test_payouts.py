@@ -31,8 +31,7 @@ class TestCashKeeperPayouts(BooksCase):
     def refund_data(self, amount, line):
         return self.order_data([self.ck(amount, line)], order_uuid=self.line_orders[line])
 
-    def test_off_by_default_and_refused_with_what_to_do(self):
-        self.assertFalse(self.env["pos.payment.method"].new({"use_payment_terminal": "cashkeeper"}).cashkeeper_payouts)
+    def test_off_refused_with_what_to_do(self):
         self.cashkeeper_method.cashkeeper_payouts = False
         for confirmed in (False, True):
             result, error, _line = self.payout(confirmed=confirmed)

@@ -28,7 +28,7 @@ from ckfast import (
     TicketConflict,
     error_to_dict,
 )
-from ckfast.agent_link import FINAL_STATES, WAKE
+from ckfast.agent_link import FINAL_STATES, NEW, WAKE
 
 from . import __version__
 from .bus import BusListener
@@ -355,7 +355,7 @@ class Agent:
         """Claim, send and report the new tickets, a few at a time (tills of a shop pressing Pay
         together must not queue behind each other); raises the first Odoo failure."""
         with self._lock:
-            new = [t for t, info in self._view.items() if info["state"] == "new" and t not in self._creating]
+            new = [t for t, info in self._view.items() if info["state"] == NEW and t not in self._creating]
         if len(new) <= 1:
             for ticket in new:
                 self._create(ticket)
@@ -447,7 +447,7 @@ class Agent:
                 self._pending.pop(0)
                 self._creating.discard(ticket)
             if isinstance(answer, dict) and isinstance(answer.get("state"), str):
-                self._remember_state(ticket, answer["state"], f"C: {_outcome_text(params)}", "new")
+                self._remember_state(ticket, answer["state"], f"C: {_outcome_text(params)}", NEW)
 
     # -- drawer: S for open tickets, ping when idle ------------------------------------------
     def _drawer_loop(self):
@@ -455,7 +455,7 @@ class Agent:
         interval = self.fixed_interval or self.config.status_interval
         while not self.stop_event.wait(interval):
             with self._lock:
-                watched = [t for t, info in self._view.items() if info["state"] != "new" and t not in self._creating]
+                watched = [t for t, info in self._view.items() if info["state"] != NEW and t not in self._creating]
                 idle_for = time.monotonic() - self._last_exchange
             if not watched:
                 if idle_for >= self.ping_every:

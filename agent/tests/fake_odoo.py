@@ -128,7 +128,7 @@ class FakeOdoo:
             if self._closing:
                 return None  # dropped: the connection closes without an answer
             return {"agent": self.agent_name, "protocol": 2, "channel": "pos_cashkeeper.agent.fake",
-                    "wake": "pos_cashkeeper.wake", "heartbeat": self.heartbeat, "status_interval_ms": 250,
+                    "wake": "pos_cashkeeper.wake", "heartbeat": self.heartbeat,
                     "tickets": self._open_list()}
 
     def _ticket(self, name):

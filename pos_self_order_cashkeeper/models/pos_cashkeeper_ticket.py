@@ -40,6 +40,9 @@ BUSY_LOOKS = 5
 # pg_try_advisory_lock namespace ("CKK") for serialising the kiosk starts on one drawer.
 KIOSK_LOCK = 0x434B4B
 CRON_KIOSK_BATCH = 50  # kiosk orders the watch cron pays in one run (the rest: the next run)
+# The kiosk's answer states besides the ledger's (the page's FINAL_ANSWERS in cashkeeper_payment.js):
+# still following it; over, staff must see to it; the drawer is taken; no payment can start.
+WAITING, STUCK, BUSY, UNAVAILABLE = "waiting", "stuck", "busy", "unavailable"
 
 
 class _Asked:
@@ -67,7 +70,7 @@ def _answer(state, message, retry=True, ticket=False):
 
 def _unavailable():
     """The drawer cannot take a payment now; why (agent offline, …) is for the staff's log."""
-    return _answer("unavailable", _(
+    return _answer(UNAVAILABLE, _(
         "The cash machine is not available right now. Nothing was charged: choose another way to pay, or ask staff."))
 
 
@@ -93,7 +96,7 @@ class PosCashKeeperTicket(models.Model):
                               ticket=ticket.name, why=why))
         ticket.message_post(body=_("%s put this cash on its kiosk order.", self.env.user.name))
         if ticket.state == "paid_after_abandon":
-            with ticket._announcing():  # a paid kiosk ticket pays its order (_state_changed)
+            with ticket._announcing():  # a paid kiosk ticket pays its order (_settle_order)
                 ticket._set_state("paid")
         else:
             order._kiosk_pay_with(ticket)
@@ -110,23 +113,25 @@ class PosCashKeeperTicket(models.Model):
         the kiosk said, and no call waits for another: a drawer taken answers "busy"."""
         config, session = order.config_id, order.session_id
         if config.self_ordering_mode != "kiosk" or session.state != "opened" or session != config.current_session_id:
-            return _answer("unavailable", _("This kiosk is closed: please pay at the counter."), retry=False)
+            return _answer(UNAVAILABLE, _("This kiosk is closed: please pay at the counter."), retry=False)
+        # This request's transport, handed down (a ticket of another method, the customer having
+        # switched, gets its own: ``_transport``).
         payment_uuid, transport = KIOSK_LINE + order.uuid, method._cashkeeper_transport()
         ticket = self._live_ticket(payment_uuid)
         if order.state != "draft":
             if ticket:  # paid with it already: the kiosk shows it
-                return ticket._kiosk_follow(order)
-            return _answer("stuck", _("This order is already paid."), retry=False)
+                return ticket._kiosk_follow(order, transport)
+            return _answer(STUCK, _("This order is already paid."), retry=False)
         if ticket and not _Asked.may_ask(ticket):
-            return ticket._kiosk_result(order)  # asked a moment ago (Odoo's route is public too)
+            return ticket._kiosk_result(order, transport)  # asked a moment ago (Odoo's route is public too)
         try:
             order._kiosk_reprice()
         except UserError as e:
             _logger.warning("CashKeeper kiosk %s, order %s refused: %s", config.name, order.pos_reference, e)
-            return _answer("unavailable", e.args[0], retry=False)
+            return _answer(UNAVAILABLE, e.args[0], retry=False)
         amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
         if ticket and ticket.state == "abandoned":
-            with ticket._announcing() as made:  # its own method's drawer (the customer may have switched)
+            with ticket._announcing(transport) as made:
                 made.ask(ticket)  # cancelled on the drawer since? then a new ticket
             ticket = self._live_ticket(payment_uuid)
         if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
@@ -135,12 +140,12 @@ class PosCashKeeperTicket(models.Model):
             return self._kiosk_send(method, session, order, amount, transport)  # Try again, a reload: resume it
         with self._kiosk_drawer_turn(method) as mine:
             if not mine:  # another kiosk's customer is starting on this drawer right now
-                return _answer("busy", _("The cash machine is serving another customer: try again in a moment."))
-            busy = self._kiosk_busy_ticket(method, payment_uuid)
+                return _answer(BUSY, _("The cash machine is serving another customer: try again in a moment."))
+            busy = self._kiosk_busy_ticket(method, payment_uuid, transport)
             if busy:
                 _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
                              config.name, order.pos_reference, busy.name)
-                return _answer("busy", _(
+                return _answer(BUSY, _(
                     "The cash machine is still waiting for another payment (ticket %s). Press cancel on the cash "
                     "machine, then try again, or ask staff.", busy.name))
             if transport.drawer_unreachable():
@@ -182,19 +187,19 @@ class PosCashKeeperTicket(models.Model):
                 cr.rollback()
                 cr.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
 
-    def _kiosk_follow(self, order):
+    def _kiosk_follow(self, order, transport=None):
         """The kiosk asks how its payment stands: CKMonitor answers once (rate-limited), and the
         order is paid if the drawer has the cash. (After a cancel the kiosk keeps asking: cash
         the drawer takes then is shown to the customer as taken after the cancel.)"""
         self.ensure_one()
-        with self._announcing() as transport:
+        with self._announcing(transport) as made:
             if self.state in ASKED_STATES and _Asked.may_ask(self):
-                transport.ask(self)
+                made.ask(self)
             elif self.state == NEW and not self.attempts and _Asked.may_ask(self):
-                transport.send(self)  # its start ran out of time before the C: send it now
+                made.send(self)  # its start ran out of time before the C: send it now
         if self.state == "paid" and not self.pos_payment_id:
             order._kiosk_pay_with(self)  # an earlier try failed, or was rolled back
-        return self._kiosk_result(order, transport)
+        return self._kiosk_result(order, made)
 
     def _kiosk_cancel(self, order):
         """The customer cancels on the kiosk: a ticket the drawer has paid pays the order instead;
@@ -207,7 +212,7 @@ class PosCashKeeperTicket(models.Model):
 
     # -- rules -------------------------------------------------------------------------------
     @api.model
-    def _kiosk_busy_ticket(self, method, payment_uuid):
+    def _kiosk_busy_ticket(self, method, payment_uuid, transport):
         """Another ticket of the drawer (of any of the methods that reach it) that may still take
         cash (after asking CKMonitor), if any."""
         others = self.search([("payment_method_id", "in", method._cashkeeper_same_drawer().ids),
@@ -215,24 +220,24 @@ class PosCashKeeperTicket(models.Model):
                               ("payment_uuid", "!=", payment_uuid)], order="id", limit=BUSY_LOOKS)
         for other in others:
             if (other.state != NEW or other.attempts) and _Asked.may_ask(other):
-                with other._announcing() as transport:
-                    transport.ask(other)
+                with other._announcing(transport) as made:
+                    made.ask(other)
         return others.filtered(lambda t: t.state in OPEN_STATES)[:1]
 
     def _kiosk_other_amount(self):
         """The order's ticket is for another amount (the order changed after it was started)."""
         amount = self.currency_id.format(self.amount)
         if self.state in OPEN_STATES:
-            return _answer("busy", _(
+            return _answer(BUSY, _(
                 "Your earlier cash payment of %(amount)s (ticket %(ticket)s) may still take cash: press cancel on "
                 "the cash machine, then try again.", amount=amount, ticket=self.name), ticket=self.name)
-        return _answer("stuck", _(
+        return _answer(STUCK, _(
             "The cash machine collected %(amount)s for this order before it changed (ticket %(ticket)s): please "
             "ask staff.", amount=amount, ticket=self.name), retry=False, ticket=self.name)
 
-    def _state_changed(self, transport, from_agent=False):
-        super()._state_changed(transport, from_agent)
-        if self.state == "paid" and self.purpose == "kiosk":
+    def _settle_order(self):
+        super()._settle_order()
+        if self.purpose == "kiosk":
             self._kiosk_order()._kiosk_pay_with(self)  # whichever request saw it paid: no cashier will
 
     def _kiosk_order(self):
@@ -251,13 +256,13 @@ class PosCashKeeperTicket(models.Model):
     def _kiosk_result(self, order, transport=None):
         """What the kiosk shows: the state, and a message for the customer (never the staff's)."""
         self.ensure_one()
-        state, name, transport = self.state, self.name, transport or self._transport()
+        state, name, transport = self.state, self.name, self._transport(transport)
         answer = {"ticket": name, "amount": self.amount, "state": state, "final": True, "retry": True,
                   "message": False, "poll": transport.poll_policy}
         if state == "paid":
             if self.pos_payment_id and self.pos_payment_id.pos_order_id == order and order._kiosk_paid():
                 return answer
-            answer.update(state="stuck", retry=False, message=_(
+            answer.update(state=STUCK, retry=False, message=_(
                 "The cash machine took your cash (ticket %s), but the order could not be completed: please ask "
                 "staff.", name))
         elif transport.gave_up(self):
@@ -266,7 +271,7 @@ class PosCashKeeperTicket(models.Model):
                                     "try again, or choose another way to pay."))
         elif state in FOLLOWED_STATES:
             trouble = self.last_error or transport.offline_message()
-            answer.update(state="waiting", final=False, message=trouble and _(
+            answer.update(state=WAITING, final=False, message=trouble and _(
                 "The cash machine is slow to answer: still waiting for it."))
         else:  # cancelled, failed, abandoned, paid_after_abandon, anomaly
             answer.update(retry=state != "anomaly", message={

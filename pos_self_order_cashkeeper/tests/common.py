@@ -44,6 +44,12 @@ class KioskMixin:
         super().setUp()
         _Asked.at.clear()  # what another test asked a moment ago does not slow this one
 
+    def run_tour(self, name, **params):
+        """The kiosk's tour ``name`` in headless Chromium (``params``: the tour's query); returns
+        the kiosk's orders."""
+        self.start_tour(self.kiosk._get_self_order_route() + self.tour_query(**params), name, timeout=180)
+        return self.env["pos.order"].search([("config_id", "=", self.kiosk.id)])
+
     def open_kiosk(self, kiosk=None):
         kiosk = kiosk or self.kiosk
         kiosk.with_user(self.pos_user).open_ui()

@@ -9,6 +9,4 @@ if SHOTS:  # only for tools/screenshots.py
     class TestKioskScreenshots(ScreenshotMixin, KioskCommon):
         def test_screenshots(self):
             self.open_kiosk()
-            route = self.kiosk._get_self_order_route() + self.tour_query()
-            self.shoot_tour(lambda: self.start_tour(route, "CashKeeperKioskPaidTour", timeout=180),
-                            at_pay="kiosk_waiting_for_cash.png")
+            self.shoot_tour(lambda: self.run_tour("CashKeeperKioskPaidTour"), at_pay="kiosk_waiting_for_cash.png")

@@ -15,10 +15,6 @@ class TestKioskTours(KioskCommon):
         super().setUp()
         self.open_kiosk()
 
-    def run_tour(self, name, **params):
-        self.start_tour(self.kiosk._get_self_order_route() + self.tour_query(**params), name, timeout=180)
-        return self.env["pos.order"].search([("config_id", "=", self.kiosk.id)])
-
     def test_paid_at_the_drawer(self):
         order = self.run_tour("CashKeeperKioskPaidTour")
         self.assertPaidOnce(order)
@@ -82,7 +78,6 @@ class TestKioskTours(KioskCommon):
 class TestKioskCloudTours(KioskCloudCommon):
     """The kiosk in cloud mode: Chromium, this Odoo, the real agent process, the simulator."""
 
-    run_tour = TestKioskTours.run_tour
 
     def setUp(self):
         super().setUp()
