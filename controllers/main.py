@@ -53,7 +53,7 @@ class CashKeeperController(http.Controller):
         ticket = self._line_ticket(method, session, payment_uuid, order_uuid)
         if not ticket:
             raise AccessError(_("No CashKeeper payment was started for this payment line in this session."))
-        return ticket._cashkeeper_status()
+        return ticket._advance()
 
     @http.route("/pos_cashkeeper/payment/abandon", type="json", auth="user", methods=["POST"])
     def abandon(self, payment_method_id=None, session_id=None, payment_uuid=None, order_uuid="", **ignored):

@@ -3,8 +3,8 @@
 One way: the ledger (pos_cashkeeper_ticket.py) decides and calls its transport; the transport
 makes the exchange and reports CKMonitor's answer back (``ticket._apply_create``/``_apply_status``/
 ``_note_error``). Nothing outside this file asks which mode a method is in: ``transport_for``
-chooses the transport, made once per request and handed down (``ticket._transport``), and
-``drawer_of`` says which drawer a method's tickets reach.
+chooses the transport, made once per request and handed down (``ticket._transport``); its
+``drawer`` says which drawer it reaches.
 * ``DirectTransport``: this Odoo server talks CKFast to CKMonitor (on-premise), during the request.
 * ``AgentTransport``: the shop's on-site agent makes the exchanges and reports them (cloud mode,
   pos_cashkeeper_agent.py); Odoo records the work and wakes the agent.
@@ -42,25 +42,12 @@ DRAWER_LOCK = 0x434B44  # pg_try_advisory_lock namespace ("CKD")
 # and one that would not fit is not made, so no public request ties up a worker longer than that.
 PUBLIC_CONTEXT = "cashkeeper_public_since"
 MIN_EXCHANGE = 0.05  # seconds: less than this left of a public call's time, no exchange starts
-
-
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
-def _kind(method):
-    """The one place direct and agent mode part."""
-    return AgentTransport if method.sudo().cashkeeper_agent_id else DirectTransport
-
-
 def transport_for(method):
-    """How the method's tickets reach the drawer (``pos.payment.method._cashkeeper_transport``)."""
-    return _kind(method)(method)
-
-
-def drawer_of(method):
-    """Which CashKeeper the method's tickets reach: tickets of methods with the same key share
-    one drawer (one CKMonitor queue)."""
-    return _kind(method).drawer(method.sudo())
+    """How the method's tickets reach the drawer: the one place direct and agent mode part."""
+    return (AgentTransport if method.sudo().cashkeeper_agent_id else DirectTransport)(method)
 
 
 def public_call(records):
@@ -93,7 +80,8 @@ class _Breakers:
 
 
 class Transport:
-    """What the ledger asks of a transport; by default nothing happens (the agent's exchanges)."""
+    """What the ledger asks of a transport; by default nothing happens (the agent's exchanges).
+    ``drawer``: which CashKeeper it reaches (methods of one drawer share one CKMonitor queue)."""
 
     def send(self, ticket):
         """Send the ticket's stored C, counting the attempt first, and report the answer."""
@@ -126,16 +114,12 @@ class DirectTransport(Transport):
 
     def __init__(self, method):
         self.method = method.sudo()  # the drawer's address is for managers only
-        self.endpoint = (method.env.cr.dbname, self.drawer(self.method))  # one CKMonitor, however it is named
+        host = (self.method.cashkeeper_host or "").strip().lower()  # as typed, whatever the case
+        self.drawer = ("direct", "localhost" if host in LOOPBACK_HOSTS else host, self.method.cashkeeper_port)
+        self.endpoint = (method.env.cr.dbname, self.drawer)  # one CKMonitor, however it is named
         self.guarded = self.method.env["ir.config_parameter"].get_param("pos_cashkeeper.drawer_guard") != "off"
         since = method.env.context.get(PUBLIC_CONTEXT)
         self.deadline = since + min(self.method.cashkeeper_read_timeout, STATUS_TIMEOUT) if since else None
-
-    @staticmethod
-    def drawer(method):
-        # CKMonitor's host:port, as typed whatever the case; this machine by any of its names.
-        host = (method.cashkeeper_host or "").strip().lower()
-        return ("direct", "localhost" if host in LOOPBACK_HOSTS else host, method.cashkeeper_port)
 
     def time_left(self):
         """Seconds this request may still spend on the drawer (a public call's budget)."""
@@ -261,10 +245,7 @@ class AgentTransport(Transport):
     def __init__(self, method):
         self.method = method.sudo()
         self.agent = self.method.cashkeeper_agent_id
-
-    @staticmethod
-    def drawer(method):
-        return ("agent", method.cashkeeper_agent_id.id)  # the agent knows where its CKMonitor is
+        self.drawer = ("agent", self.agent.id)  # the agent knows where its CKMonitor is
 
     def offline_message(self):
         return self.agent._offline_message()

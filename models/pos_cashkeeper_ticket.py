@@ -241,10 +241,6 @@ class PosCashKeeperTicket(models.Model):
                 ticket._set_state("abandoned", abandoned_at=fields.Datetime.now())
         return ticket
 
-    def _cashkeeper_status(self):
-        self.ensure_one()
-        return self._advance()
-
     def _cashkeeper_abandon(self, transport=None):
         """The cashier cancels. Ask once more: a paid ticket completes the line instead; a
         pending one is abandoned (still watched by the cron, so a late payment is flagged)."""
@@ -370,8 +366,7 @@ class PosCashKeeperTicket(models.Model):
             self._settle_order()
 
     def _settle_order(self):
-        """The drawer collected the ticket. A cashier's POS validates its order itself (nothing to
-        do here); the kiosk bridge pays its kiosk order, which no cashier will."""
+        """Paid: a cashier's POS validates its order itself; the kiosk bridge pays the kiosk's."""
 
     def _result(self, transport=None):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
@@ -467,8 +462,7 @@ class PosCashKeeperTicket(models.Model):
 
     # -- helpers -----------------------------------------------------------------------------
     def _transport(self, made=None):
-        """The ticket's method's transport: ``made`` (the one the entry point made, handed down)
-        when it is that method's, else a new one."""
+        """Its method's transport: ``made`` (the request's, handed down) when it is that method's."""
         if made is not None and made.method == self.payment_method_id:
             return made
         return self.payment_method_id._cashkeeper_transport()

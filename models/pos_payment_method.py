@@ -9,7 +9,7 @@ from ..ckfast.client import DEFAULT_PORT
 from ..ckfast.errors import CKFastFieldError, CKFastProtocolError, CKMonitorTimeout, CKMonitorUnreachable
 from ..ckfast.protocol import validate_text_field
 from .cashkeeper_states import OPEN_STATES
-from .cashkeeper_transport import drawer_of, transport_for
+from .cashkeeper_transport import transport_for
 
 # Drawer settings are for POS managers only; cashiers' browsers never receive them (they are
 # not in _load_pos_data_fields) and server code reads them with sudo().
@@ -201,8 +201,6 @@ class PosPaymentMethod(models.Model):
         return line.decode("ascii").removesuffix("\r\n")
 
     def _cashkeeper_transport(self):
-        """How this method's tickets reach the drawer (made once per request, handed down)."""
-        self.ensure_one()
         return transport_for(self)
 
     def action_cashkeeper_commission(self):
@@ -231,9 +229,7 @@ class PosPaymentMethod(models.Model):
             raise AccessError(_("Only Point of Sale managers can do this with a CashKeeper."))
 
     def _cashkeeper_drawer(self):
-        """Which CashKeeper this method's tickets reach: its agent's, or CKMonitor's host:port."""
-        self.ensure_one()
-        return drawer_of(self)
+        return self._cashkeeper_transport().drawer
 
     def _cashkeeper_same_drawer(self):
         """The CashKeeper methods (this one too, archived ones too) whose tickets reach this drawer."""

@@ -154,7 +154,7 @@ books = {t.payment_uuid: {"name": t.name, "state": t.state, "amount": t.amount, 
                           "payment": t.pos_payment_id.uuid or None, "on_no_order": t.on_no_order,
                           "difference": t.amount_difference} for t in tickets}
 lost = tickets.filtered(lambda t: t.payment_uuid == "lost")
-resent = lost._cashkeeper_status()["state"]
+resent = lost._advance()["state"]
 flagged = Ticket._flag_no_order(grace=timedelta(0)).mapped("payment_uuid")
 methods = env["pos.payment.method"].with_context(active_test=False).sudo().search(
     [("use_payment_terminal", "=", "cashkeeper")])

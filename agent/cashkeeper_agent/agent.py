@@ -246,10 +246,8 @@ class Agent:
             _logger.warning("CKMonitor unreachable at %s: %s", self.endpoint, message)
 
     def _note_fault(self, error):
-        if isinstance(error, CKFastProtocolError):
-            self._note_ckmonitor(False, f"answers something that is not CKFast ({error.reason}): {error.printable}")
-        else:
-            self._note_ckmonitor(False, str(error))
+        self._note_ckmonitor(False, f"answers something that is not CKFast ({error.reason}): {error.printable}"
+                             if isinstance(error, CKFastProtocolError) else str(error))
 
     def _remember_state(self, ticket, state, why, before=None):
         """Odoo said ``ticket`` is now ``state``: update the view (final: forget it). ``before``:

@@ -40,8 +40,7 @@ BUSY_LOOKS = 5
 # pg_try_advisory_lock namespace ("CKK") for serialising the kiosk starts on one drawer.
 KIOSK_LOCK = 0x434B4B
 CRON_KIOSK_BATCH = 50  # kiosk orders the watch cron pays in one run (the rest: the next run)
-# The kiosk's answer states besides the ledger's (the page's FINAL_ANSWERS in cashkeeper_payment.js):
-# still following it; over, staff must see to it; the drawer is taken; no payment can start.
+# The kiosk's answer states besides the ledger's (as the page reads them: cashkeeper_payment.js).
 WAITING, STUCK, BUSY, UNAVAILABLE = "waiting", "stuck", "busy", "unavailable"
 
 
@@ -114,8 +113,6 @@ class PosCashKeeperTicket(models.Model):
         config, session = order.config_id, order.session_id
         if config.self_ordering_mode != "kiosk" or session.state != "opened" or session != config.current_session_id:
             return _answer(UNAVAILABLE, _("This kiosk is closed: please pay at the counter."), retry=False)
-        # This request's transport, handed down (a ticket of another method, the customer having
-        # switched, gets its own: ``_transport``).
         payment_uuid, transport = KIOSK_LINE + order.uuid, method._cashkeeper_transport()
         ticket = self._live_ticket(payment_uuid)
         if order.state != "draft":
@@ -131,7 +128,7 @@ class PosCashKeeperTicket(models.Model):
             return _answer(UNAVAILABLE, e.args[0], retry=False)
         amount = order._get_rounded_amount(order.amount_total, force_round=True)  # cash: rounded like cash
         if ticket and ticket.state == "abandoned":
-            with ticket._announcing(transport) as made:
+            with ticket._announcing(transport) as made:  # its method's (the customer may have switched)
                 made.ask(ticket)  # cancelled on the drawer since? then a new ticket
             ticket = self._live_ticket(payment_uuid)
         if ticket and ticket.currency_id.compare_amounts(ticket.amount, amount):
