@@ -14,8 +14,8 @@ STATES = [
     ("paid_after_abandon", "Paid after abandon"),  # the drawer collected after the POS gave up
     ("anomaly", "Anomaly"),  # CKMonitor lost a ticket it had queued (NOK Not found)
     # Payouts (refunds paid out at the drawer), declared in the POS: see pos_cashkeeper_payout.py.
-    ("payout_waiting", "Payout: waiting for a manager"),  # declared by the cashier, to be confirmed
-    ("paid_out", "Paid out (declared)"),  # declared (and confirmed where a manager must): the cash left
+    ("payout_waiting", "Payout waiting"),  # declared by the cashier, to be confirmed by a manager
+    ("paid_out", "Paid out"),  # declared (and confirmed where a manager must): the cash left
     ("payout_cancelled", "Payout cancelled"),  # withdrawn or refused before it was confirmed
 ]
 # CKMonitor has confirmed the C and a POS line (or the kiosk) waits for the cash.

@@ -82,6 +82,7 @@ class _Breakers:
 class Transport:
     """What the ledger asks of a transport; by default nothing happens (the agent's exchanges).
     ``drawer``: which CashKeeper it reaches (methods of one drawer share one CKMonitor queue)."""
+    method = drawer = None  # the payment method's (sudo) and its drawer's key, set by each transport
 
     def send(self, ticket):
         """Send the ticket's stored C, counting the attempt first, and report the answer."""

@@ -370,10 +370,12 @@ class PosCashKeeperTicket(models.Model):
 
     def _result(self, transport=None):
         """What the POS needs, and nothing about the drawer's address beyond error texts."""
-        message, transport = False, self._transport(transport)
+        transport = self._transport(transport)
         if self.purpose == "payout":
             message = self._payout_message()
-        elif self.state in ("cancelled", "failed", "anomaly", "paid_after_abandon"):
+        elif self.state in OPEN_STATES:
+            message = transport.offline_message() or self.last_error
+        else:  # paid: no message
             message = {
                 "cancelled": _("The payment was cancelled on the CashKeeper. Nothing was collected: retry or "
                                "remove the line."),
@@ -383,9 +385,7 @@ class PosCashKeeperTicket(models.Model):
                 "paid_after_abandon": _(
                     "The CashKeeper collected ticket %s after it was cancelled. Press Retry on this line to put "
                     "the cash on this order; otherwise it is flagged for the manager.", self.name),
-            }[self.state]
-        elif self.state in OPEN_STATES:
-            message = transport.offline_message() or self.last_error
+            }.get(self.state, False)
         return {
             "ticket": self.name,
             "state": self.state,

@@ -3,14 +3,11 @@ own test browser while the real tours run: a tour's page when it asks the drawer
 page when its test code is done. The test classes exist only when CK_SCREENSHOTS names the
 folder to write to (test_screenshots.py, and the kiosk bridge's)."""
 
+import base64
 import os
-import threading
 import time
 from pathlib import Path
 from unittest.mock import patch
-
-from odoo.tests.common import get_db_name
-from odoo.tools import config
 
 SHOTS = os.environ.get("CK_SCREENSHOTS")
 
@@ -33,13 +30,9 @@ class ScreenshotMixin:
 
     def shoot(self, name):
         time.sleep(1.0)  # the last change painted, fonts and images loaded
-        prefix, saved = name.removesuffix(".png") + "_", threading.Event()
-        # Odoo's browser saves it (from its own callback) as <prefix><time>_<test class>.png in
-        # its screenshots folder; this callback runs after that one.
-        self._shot_browser.take_screenshot(prefix).add_done_callback(lambda _f: saved.set())
-        assert saved.wait(30), f"no screenshot {name}"
-        folder = Path(config["screenshots"]) / get_db_name() / "screenshots"
-        max(folder.glob(f"{prefix}*.png"), key=os.path.getmtime).replace(Path(SHOTS) / name)
+        # Odoo's browser keeps a copy in its own screenshots folder too (prefix "ck_").
+        data = self._shot_browser.take_screenshot("ck_").result(timeout=30)["data"]
+        (Path(SHOTS) / name).write_bytes(base64.b64decode(data))
 
     def shoot_tour(self, run, at_pay=None, at_end=None):
         """``run()`` starts a tour: ``at_pay`` is shot when it asks the drawer to pay, ``at_end`` when it ends."""

@@ -135,7 +135,7 @@ class PosCashKeeperTicket(models.Model):
             return ticket._kiosk_other_amount()
         if ticket:
             return self._kiosk_send(method, session, order, amount, transport)  # Try again, a reload: resume it
-        with self._kiosk_drawer_turn(method) as mine:
+        with self._kiosk_drawer_turn(transport) as mine:
             if not mine:  # another kiosk's customer is starting on this drawer right now
                 return _answer(BUSY, _("The cash machine is serving another customer: try again in a moment."))
             busy = self._kiosk_busy_ticket(method, payment_uuid, transport)
@@ -163,13 +163,13 @@ class PosCashKeeperTicket(models.Model):
         return self._kiosk_ticket(order)._kiosk_result(order, transport)
 
     @contextmanager
-    def _kiosk_drawer_turn(self, method):
-        """Yields whether this request may start a kiosk payment on the method's drawer now: two
+    def _kiosk_drawer_turn(self, transport):
+        """Yields whether this request may start a kiosk payment on the transport's drawer now: two
         kiosks tapping Pay together must not both find the drawer free, and a public call never
         waits for another (the second one is told the drawer is busy). A session lock (the ledger
         commits on the way), taken before a fresh snapshot, so that the ticket the previous
         holder committed is seen."""
-        cr, key = self.env.cr, [KIOSK_LOCK, repr(method._cashkeeper_drawer())]
+        cr, key = self.env.cr, [KIOSK_LOCK, repr(transport.drawer)]
         cr.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key)
         if not cr.fetchone()[0]:
             yield False
