@@ -463,7 +463,7 @@ class PosCashKeeperTicket(models.Model):
     # -- helpers -----------------------------------------------------------------------------
     def _transport(self, made=None):
         """Its method's transport: ``made`` (the request's, handed down) when it is that method's."""
-        if made is not None and made.method == self.payment_method_id:
+        if made and made.method == self.payment_method_id:
             return made
         return self.payment_method_id._cashkeeper_transport()
 

@@ -31,7 +31,7 @@ class TestCashKeeperPayouts(BooksCase):
     def refund_data(self, amount, line):
         return self.order_data([self.ck(amount, line)], order_uuid=self.line_orders[line])
 
-    def test_off_refused_with_what_to_do(self):
+    def test_refused_with_what_to_do_when_off(self):
         self.cashkeeper_method.cashkeeper_payouts = False
         for confirmed in (False, True):
             result, error, _line = self.payout(confirmed=confirmed)

@@ -138,7 +138,7 @@ class PosCashKeeperTicket(models.Model):
         with self._kiosk_drawer_turn(transport) as mine:
             if not mine:  # another kiosk's customer is starting on this drawer right now
                 return _answer(BUSY, _("The cash machine is serving another customer: try again in a moment."))
-            busy = self._kiosk_busy_ticket(method, payment_uuid, transport)
+            busy = self._kiosk_busy_ticket(transport, payment_uuid)
             if busy:
                 _logger.info("CashKeeper kiosk %s: order %s waits, the drawer may still take cash for ticket %s",
                              config.name, order.pos_reference, busy.name)
@@ -209,10 +209,10 @@ class PosCashKeeperTicket(models.Model):
 
     # -- rules -------------------------------------------------------------------------------
     @api.model
-    def _kiosk_busy_ticket(self, method, payment_uuid, transport):
-        """Another ticket of the drawer (of any of the methods that reach it) that may still take
-        cash (after asking CKMonitor), if any."""
-        others = self.search([("payment_method_id", "in", method._cashkeeper_same_drawer().ids),
+    def _kiosk_busy_ticket(self, transport, payment_uuid):
+        """Another ticket of the transport's drawer (of any of the methods that reach it) that may
+        still take cash (after asking CKMonitor), if any."""
+        others = self.search([("payment_method_id", "in", transport.method._cashkeeper_same_drawer().ids),
                               ("state", "in", OPEN_STATES),
                               ("payment_uuid", "!=", payment_uuid)], order="id", limit=BUSY_LOOKS)
         for other in others:
